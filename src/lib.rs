@@ -1,0 +1,49 @@
+//! Support shared by eslock's integration tests and examples: where the
+//! search engine is, and a client for it.
+//!
+//! Tests never skip the engine: when `ELASTICSEARCH_URL` is not set they fail
+//! and say how to run them (`scripts/test` starts a node and sets it).
+
+use elasticsearch::Elasticsearch;
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+
+/// The variable that names the engine the tests and examples use.
+pub const ENGINE_URL_VAR: &str = "ELASTICSEARCH_URL";
+
+/// The engine's URL, if one is configured.
+pub fn engine_url() -> Option<String> {
+    std::env::var(ENGINE_URL_VAR).ok().filter(|url| !url.trim().is_empty())
+}
+
+/// A client for the configured engine.
+pub fn client_for(url: &str) -> Elasticsearch {
+    let url = url.parse().unwrap_or_else(|err| panic!("{ENGINE_URL_VAR}={url} is not a URL: {err}"));
+    let transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
+        .build()
+        .expect("building the HTTP transport");
+    Elasticsearch::new(transport)
+}
+
+/// A client for the engine the tests must run against; panics with
+/// instructions when none is configured, so an engine test can never pass
+/// without an engine.
+pub fn engine_client() -> Elasticsearch {
+    let url = engine_url().unwrap_or_else(|| {
+        panic!(
+            "{ENGINE_URL_VAR} is not set: engine tests need a real search engine. \
+             Run `scripts/test` (it starts an OpenSearch node), or set {ENGINE_URL_VAR}."
+        )
+    });
+    client_for(&url)
+}
+
+/// A name no other test uses, for indices and lock ids.
+pub fn unique_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}

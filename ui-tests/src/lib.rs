@@ -1,0 +1,1 @@
+//! trybuild cases for eslock-macros live in `fail/` and `pass/`; `tests/ui.rs` runs them.
