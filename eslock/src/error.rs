@@ -1,0 +1,242 @@
+//! Errors: one enum for the crate, with typed details for each failure.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use eslock_rules::{LockIdError, MetadataError};
+
+use crate::LockId;
+
+/// Everything that can go wrong in eslock.
+///
+/// ```
+/// use eslock::{Error, LockManager, LockOptions};
+///
+/// # tokio_test_block(async {
+/// let manager = LockManager::in_memory();
+/// let err = manager.acquire("bad id", LockOptions::default()).await.unwrap_err();
+/// assert!(matches!(err, Error::InvalidLockId { .. }));
+/// # });
+/// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The lock is held by someone else (and `wait`, if given, ran out).
+    #[error(transparent)]
+    Acquisition(#[from] LockAcquisitionError),
+
+    /// The lock id breaks the lock id rules; nothing was sent.
+    #[error("invalid lock id {id:?}: {reason}")]
+    InvalidLockId {
+        /// The id as given.
+        id: String,
+        /// What is wrong with it.
+        #[source]
+        reason: LockIdError,
+    },
+
+    /// The metadata is not a JSON object, or is too large; nothing was sent.
+    #[error("invalid metadata for lock \"{lock_id}\": {reason}")]
+    InvalidMetadata {
+        /// The lock the metadata was meant for.
+        lock_id: String,
+        /// What is wrong with it.
+        #[source]
+        reason: MetadataError,
+    },
+
+    /// An option is out of range (for example a zero TTL); nothing was sent.
+    #[error("invalid option `{option}`: {reason}")]
+    InvalidOption {
+        /// The option's name (`ttl`, `wait`, ...).
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// The search engine failed, or answered something eslock cannot use.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+
+    /// The lease could no longer be trusted while work ran under it: the
+    /// store reported another token, or renewal failed for too long.
+    #[error("lease on lock \"{lock_id}\" was lost: {reason}")]
+    LeaseLost {
+        /// The lock whose lease was lost.
+        lock_id: String,
+        /// Why it was declared lost.
+        reason: String,
+    },
+
+    /// No process-wide manager was installed with [`crate::install`].
+    #[error("no eslock LockManager is installed; call eslock::install(manager) at start-up or pass `manager = ...`")]
+    NotConfigured,
+
+    /// The lock index exists with mappings eslock cannot use, and repairing
+    /// it would drop live locks.
+    #[error("lock index \"{index}\" has incompatible mappings ({problems}); {advice}")]
+    IncompatibleIndex {
+        /// The concrete index name.
+        index: String,
+        /// What is wrong, field by field.
+        problems: String,
+        /// What the operator can do.
+        advice: String,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A lock could not be acquired because another holder has it.
+///
+/// Its message names the lock id and, when the store returned them with the
+/// refusal, the holder's metadata and expiry.
+#[derive(Debug, Clone)]
+pub struct LockAcquisitionError {
+    pub(crate) lock_id: String,
+    pub(crate) holder_metadata: Option<serde_json::Value>,
+    pub(crate) holder_expires_at: Option<SystemTime>,
+    pub(crate) waited: Option<Duration>,
+}
+
+impl LockAcquisitionError {
+    /// The lock that is held.
+    pub fn lock_id(&self) -> &str {
+        &self.lock_id
+    }
+
+    /// The current holder's metadata, when known.
+    pub fn holder_metadata(&self) -> Option<&serde_json::Value> {
+        self.holder_metadata.as_ref()
+    }
+
+    /// When the current holder's lease expires unless renewed, when known.
+    pub fn holder_expires_at(&self) -> Option<SystemTime> {
+        self.holder_expires_at
+    }
+
+    /// How long acquisition waited before giving up (`None`: it did not wait).
+    pub fn waited(&self) -> Option<Duration> {
+        self.waited
+    }
+}
+
+impl fmt::Display for LockAcquisitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lock \"{}\" is held by another holder", self.lock_id)?;
+        if let Some(metadata) = &self.holder_metadata {
+            write!(f, " (metadata {metadata})")?;
+        }
+        if let Some(expires_at) = self.holder_expires_at {
+            write!(f, ", lease expires at {}", humantime::format_rfc3339_millis(expires_at))?;
+        }
+        if let Some(waited) = self.waited {
+            write!(f, "; gave up after waiting {}", eslock_rules::format_duration(waited))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for LockAcquisitionError {}
+
+/// The store operation that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Operation {
+    /// Index and template setup.
+    Setup,
+    /// Acquiring a lock.
+    Acquire,
+    /// Extending a lease.
+    Extend,
+    /// Releasing a lock.
+    Release,
+    /// Reading one lock.
+    Get,
+    /// Listing locks.
+    List,
+    /// Deleting a lock regardless of its holder.
+    ForceRelease,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Operation::Setup => "setup",
+            Operation::Acquire => "acquire",
+            Operation::Extend => "extend",
+            Operation::Release => "release",
+            Operation::Get => "get",
+            Operation::List => "list",
+            Operation::ForceRelease => "force_release",
+        })
+    }
+}
+
+/// A failure of the search engine or of the connection to it, with the
+/// operation and lock it concerned.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation}{} failed: {reason}", .lock_id.as_ref().map(|id| format!(" of lock \"{id}\"")).unwrap_or_default())]
+pub struct BackendError {
+    operation: Operation,
+    lock_id: Option<String>,
+    status: Option<u16>,
+    reason: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl BackendError {
+    pub(crate) fn new(operation: Operation, lock_id: Option<&LockId>, reason: impl Into<String>) -> Self {
+        BackendError {
+            operation,
+            lock_id: lock_id.map(|id| id.as_str().to_string()),
+            status: None,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_status(mut self, status: u16) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub(crate) fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// The operation that failed.
+    pub fn operation(&self) -> Operation {
+        self.operation
+    }
+
+    /// The lock it concerned, if any.
+    pub fn lock_id(&self) -> Option<&str> {
+        self.lock_id.as_deref()
+    }
+
+    /// The HTTP status the engine answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        self.status
+    }
+
+    /// What went wrong, in words.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl Error {
+    pub(crate) fn invalid_metadata(lock_id: &LockId, reason: MetadataError) -> Self {
+        Error::InvalidMetadata {
+            lock_id: lock_id.as_str().to_string(),
+            reason,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! What a store knows about one lock.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+/// A lock as the store holds it.
+///
+/// ```
+/// # async fn demo() -> eslock::Result<()> {
+/// let manager = eslock::LockManager::in_memory();
+/// let lease = manager.acquire("nightly-report", eslock::LockOptions::default()).await?;
+/// let info = manager.get("nightly-report").await?.expect("held");
+/// assert_eq!(info.lock_id, "nightly-report");
+/// assert_eq!(info.fencing_token, lease.fencing_token());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockInfo {
+    /// The lock id.
+    pub lock_id: String,
+    /// The holder's token (fresh and random for every acquisition).
+    pub token: String,
+    /// When the current holder acquired the lock (store clock).
+    pub created_at: SystemTime,
+    /// When the lease expires unless renewed (store clock).
+    pub expires_at: SystemTime,
+    /// The JSON object the holder stored with the lock.
+    pub metadata: Value,
+    /// Strictly increasing across successive acquisitions of this lock id.
+    pub fencing_token: u64,
+}
+
+impl LockInfo {
+    /// Whether the lease has expired at `now`.
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expires_at <= now
+    }
+}

@@ -1,0 +1,316 @@
+//! The public entry point: `LockManager`.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use elasticsearch::Elasticsearch;
+use futures_util::FutureExt;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
+use crate::error::{Error, LockAcquisitionError, Result};
+use crate::options::ResolvedOptions;
+use crate::store::elasticsearch::{ElasticsearchStore, IndexLayout};
+use crate::store::memory::MemoryStore;
+use crate::store::{AcquireOutcome, AcquireRequest, LockStore};
+use crate::{Lease, LockId, LockInfo, LockOptions};
+
+/// Acquires, inspects and releases distributed locks. Cheap to clone; clones
+/// share the store.
+///
+/// ```
+/// # async fn demo() -> eslock::Result<()> {
+/// use eslock::{LockManager, LockOptions};
+///
+/// let manager = LockManager::in_memory();
+/// let rows = manager
+///     .with_lock("reindex/logs", LockOptions::default(), || async {
+///         // Only one process at a time gets here.
+///         42
+///     })
+///     .await?;
+/// assert_eq!(rows, 42);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct LockManager {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn LockStore>,
+    default_ttl: Duration,
+    setup_done: OnceCell<()>,
+}
+
+impl LockManager {
+    /// A manager that keeps locks in the cluster behind `client`, in the
+    /// default index layout (`.eslock-locks`).
+    pub fn elasticsearch(client: Elasticsearch) -> Self {
+        Self::builder().elasticsearch(client).build()
+    }
+
+    /// A manager with the embedded in-memory store: locks shared by the
+    /// managers cloned from this one, within this process.
+    pub fn in_memory() -> Self {
+        Self::builder().in_memory().build()
+    }
+
+    /// Configures a manager: store, index layout, default TTL.
+    pub fn builder() -> LockManagerBuilder {
+        LockManagerBuilder::default()
+    }
+
+    /// Prepares the store (for Elasticsearch: templates and index). Idempotent
+    /// and safe to run from many processes at once; every operation also runs
+    /// it lazily, once per manager.
+    pub async fn setup(&self) -> Result<()> {
+        self.inner.store.setup().await?;
+        let _ = self.inner.setup_done.set(());
+        Ok(())
+    }
+
+    async fn ensure_setup(&self) -> Result<()> {
+        self.inner.setup_done.get_or_try_init(|| self.inner.store.setup()).await?;
+        Ok(())
+    }
+
+    /// The concrete index name (Elasticsearch store only).
+    pub fn index(&self) -> Option<&str> {
+        self.inner.store.index()
+    }
+
+    /// The TTL used when [`LockOptions::ttl`] is not given.
+    pub fn default_ttl(&self) -> Duration {
+        self.inner.default_ttl
+    }
+
+    /// Acquires `lock_id` and returns a [`Lease`] that renews itself until it
+    /// is released or dropped.
+    ///
+    /// A held lock is an immediate [`Error::Acquisition`], unless
+    /// [`LockOptions::wait`] is given: then acquisition retries with jittered
+    /// exponential backoff until it wins or the wait has passed.
+    pub async fn acquire(&self, lock_id: impl AsRef<str>, options: LockOptions) -> Result<Lease> {
+        let lock_id = LockId::new(lock_id)?;
+        let options = options.resolve(&lock_id, self.inner.default_ttl)?;
+        self.ensure_setup().await?;
+        self.acquire_resolved(lock_id, options).await
+    }
+
+    async fn acquire_resolved(&self, lock_id: LockId, options: ResolvedOptions) -> Result<Lease> {
+        let started = Instant::now();
+        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+        loop {
+            let request = AcquireRequest {
+                lock_id: lock_id.clone(),
+                token: uuid::Uuid::new_v4().to_string(),
+                ttl: options.ttl,
+                metadata: options.metadata.clone(),
+            };
+            let sent = Instant::now();
+            let holder = match self.inner.store.acquire(&request).await? {
+                AcquireOutcome::Acquired(info) => {
+                    tracing::debug!(lock_id = %lock_id, fencing_token = info.fencing_token, token = %info.token, "lock acquired");
+                    return Ok(Lease::start(Arc::clone(&self.inner.store), info, options.ttl, sent));
+                }
+                AcquireOutcome::Held(holder) => holder,
+            };
+            let waited = started.elapsed();
+            match options.wait {
+                Some(wait) if waited < wait => {
+                    tracing::debug!(lock_id = %lock_id, ?waited, "lock held; waiting");
+                    tokio::time::sleep(backoff.next_delay().min(wait - waited)).await;
+                }
+                _ => {
+                    tracing::debug!(lock_id = %lock_id, "lock held by another holder");
+                    return Err(LockAcquisitionError {
+                        lock_id: lock_id.as_str().to_string(),
+                        holder_metadata: holder.as_ref().map(|h| h.metadata.clone()),
+                        holder_expires_at: holder.as_ref().map(|h| h.expires_at),
+                        waited: options.wait.map(|_| waited),
+                    }
+                    .into());
+                }
+            }
+        }
+    }
+
+    /// Runs `work` while holding `lock_id` and returns its value.
+    ///
+    /// When the lock is held elsewhere, returns [`Error::Acquisition`] without
+    /// running `work`. The lock is released when `work` returns, when it
+    /// panics (the panic then continues), and when the returned future is
+    /// dropped. If the lease is lost while `work` runs, `work` is stopped
+    /// (its future dropped) and [`Error::LeaseLost`] is returned: another
+    /// process may already hold the lock.
+    ///
+    /// ```
+    /// # async fn demo() -> eslock::Result<()> {
+    /// use std::time::Duration;
+    /// use eslock::{LockManager, LockOptions};
+    ///
+    /// let manager = LockManager::in_memory();
+    /// let options = LockOptions::default().ttl(Duration::from_secs(60));
+    /// let outcome: Result<u32, std::io::Error> =
+    ///     manager.with_lock("migrations", options, || async { Ok(3) }).await?;
+    /// assert_eq!(outcome.unwrap(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub async fn with_lock<F, Fut, T>(&self, lock_id: impl AsRef<str>, options: LockOptions, work: F) -> Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let lease = self.acquire(lock_id, options).await?;
+        // Catch a panic so the release completes before the panic goes on.
+        let work = AssertUnwindSafe(async move { work().await }).catch_unwind();
+        let outcome = tokio::select! {
+            biased;
+            outcome = work => Some(outcome),
+            () = lease.lost() => None,
+        };
+        let lock_id = lease.lock_id().to_string();
+        let lost_reason = lease.lost_reason();
+        if let Err(err) = lease.release().await {
+            tracing::warn!(lock_id = %lock_id, error = %err, "release after with_lock failed; the TTL will free the lock");
+        }
+        match outcome {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Err(Error::LeaseLost {
+                lock_id,
+                reason: lost_reason.unwrap_or_else(|| "lease lost".into()),
+            }),
+        }
+    }
+
+    /// The lock `lock_id`, or `None` when it is absent or expired. Sees every
+    /// acquisition and release that completed before the call, from any process.
+    pub async fn get(&self, lock_id: impl AsRef<str>) -> Result<Option<LockInfo>> {
+        let lock_id = LockId::new(lock_id)?;
+        self.ensure_setup().await?;
+        self.inner.store.get(&lock_id).await
+    }
+
+    /// Every lock that has not expired, ordered by lock id.
+    pub async fn list(&self) -> Result<Vec<LockInfo>> {
+        self.ensure_setup().await?;
+        self.inner.store.list().await
+    }
+
+    /// Deletes `lock_id` whoever holds it (an operator action: the holder's
+    /// lease is lost at its next renewal). Whether there was a lock.
+    pub async fn force_release(&self, lock_id: impl AsRef<str>) -> Result<bool> {
+        let lock_id = LockId::new(lock_id)?;
+        self.ensure_setup().await?;
+        let released = self.inner.store.force_release(&lock_id).await?;
+        tracing::debug!(lock_id = %lock_id, released, "lock force-released");
+        Ok(released)
+    }
+}
+
+/// Configures a [`LockManager`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use eslock::LockManager;
+///
+/// let client = elasticsearch::Elasticsearch::default();
+/// let manager = LockManager::builder()
+///     .elasticsearch(client)
+///     .index_prefix("billing")           // index billing-locks-000001
+///     .default_ttl(Duration::from_secs(60))
+///     .build();
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct LockManagerBuilder {
+    client: Option<Elasticsearch>,
+    layout: Option<IndexLayout>,
+    request_timeout: Option<Duration>,
+    store: Option<Arc<dyn LockStore>>,
+    default_ttl: Option<Duration>,
+}
+
+impl LockManagerBuilder {
+    /// Store locks in the cluster behind `client`.
+    pub fn elasticsearch(mut self, client: Elasticsearch) -> Self {
+        self.client = Some(client);
+        self.store = None;
+        self
+    }
+
+    /// Store locks in this process's memory (the default when no store is chosen).
+    pub fn in_memory(mut self) -> Self {
+        self.client = None;
+        self.store = Some(Arc::new(MemoryStore::new()));
+        self
+    }
+
+    /// Use your own store.
+    pub fn store(mut self, store: impl LockStore) -> Self {
+        self.client = None;
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The lock index alias; the concrete index is `{name}-000001`.
+    pub fn index_name(mut self, name: impl Into<String>) -> Self {
+        self.layout = Some(IndexLayout::named(name));
+        self
+    }
+
+    /// Lock index `{prefix}-locks` (concrete index `{prefix}-locks-000001`).
+    pub fn index_prefix(mut self, prefix: impl AsRef<str>) -> Self {
+        self.layout = Some(IndexLayout::with_prefix(prefix));
+        self
+    }
+
+    /// Use Kibana's lock index and document format (`.kibana_locks`), so this
+    /// process and Kibana nodes exclude each other on the same lock id.
+    pub fn kibana_compatible(mut self) -> Self {
+        self.layout = Some(IndexLayout::kibana());
+        self
+    }
+
+    /// Time limit of each request to the engine (30 s by default).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// TTL for acquisitions that do not set one (30 s by default). A TTL
+    /// that is too small is reported by the first acquisition that uses it.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Builds the manager. Index names are checked when the store is set up
+    /// (by the first operation), so a bad one is a typed error there.
+    pub fn build(self) -> LockManager {
+        let store: Arc<dyn LockStore> = match (self.client, self.store) {
+            (Some(client), _) => {
+                let mut store = ElasticsearchStore::with_layout(client, self.layout.unwrap_or_default());
+                if let Some(timeout) = self.request_timeout {
+                    store = store.request_timeout(timeout);
+                }
+                Arc::new(store)
+            }
+            (None, Some(store)) => store,
+            (None, None) => Arc::new(MemoryStore::new()),
+        };
+        LockManager {
+            inner: Arc::new(Inner {
+                store,
+                default_ttl: self.default_ttl.unwrap_or(eslock_rules::DEFAULT_TTL),
+                setup_done: OnceCell::new(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Where locks live. The manager knows only the [`LockStore`] trait; each
+//! store knows only its backend.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::{LockId, LockInfo};
+
+pub mod elasticsearch;
+pub mod memory;
+
+/// The future every store method returns.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// One attempt to take a lock.
+#[derive(Debug, Clone)]
+pub struct AcquireRequest {
+    /// The lock to take.
+    pub lock_id: LockId,
+    /// The new holder's token.
+    pub token: String,
+    /// Lease TTL.
+    pub ttl: Duration,
+    /// Metadata to store (a JSON object).
+    pub metadata: Value,
+}
+
+/// What an acquisition attempt found.
+#[derive(Debug, Clone)]
+pub enum AcquireOutcome {
+    /// The lock is now ours.
+    Acquired(LockInfo),
+    /// Someone else holds it; their lock when the store returned it.
+    Held(Option<LockInfo>),
+}
+
+/// A backend that stores locks. Every implementation honours the semantics in
+/// the crate documentation: atomic acquire, expiry on the store's clock, token
+/// checks on extend and release, strictly increasing fencing tokens.
+///
+/// Implement it to keep locks somewhere else; pass it to
+/// [`LockManagerBuilder::store`](crate::LockManagerBuilder::store).
+pub trait LockStore: Send + Sync + 'static {
+    /// Prepares the backend (idempotent, safe to run from many processes).
+    fn setup(&self) -> StoreFuture<'_, ()>;
+
+    /// Creates the lock, or takes it over when it has expired, in one atomic step.
+    fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome>;
+
+    /// Moves the expiry to now + `ttl` if `token` still holds the lock and the
+    /// lease has not expired; `None` otherwise.
+    fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>>;
+
+    /// Deletes the lock if `token` holds it; whether it did.
+    fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool>;
+
+    /// The lock, unless absent or expired.
+    fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>>;
+
+    /// All locks that have not expired, ordered by lock id.
+    fn list(&self) -> StoreFuture<'_, Vec<LockInfo>>;
+
+    /// Deletes the lock whoever holds it; whether there was one.
+    fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool>;
+
+    /// The concrete index, for stores that have one.
+    fn index(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl std::fmt::Debug for dyn LockStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LockStore")
+    }
+}
