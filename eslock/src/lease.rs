@@ -81,7 +81,7 @@ impl RenewalState {
 
 impl Lease {
     /// Starts the lease for a lock just acquired with a request sent at `sent`.
-    pub(crate) fn start(store: Arc<dyn LockStore>, info: LockInfo, ttl: Duration, sent: Instant) -> Self {
+    pub(crate) fn start(store: Arc<dyn LockStore>, info: LockInfo, ttl: Duration, sent: Instant, renew: bool) -> Self {
         let (lost, _) = watch::channel(None);
         let shared = Arc::new(Shared {
             store,
@@ -96,7 +96,7 @@ impl Lease {
             }),
             lost,
         });
-        let renewal = tokio::spawn(renew(Arc::clone(&shared)));
+        let renewal = tokio::spawn(keep_alive(Arc::clone(&shared), renew));
         Lease {
             shared,
             renewal,
@@ -230,11 +230,20 @@ impl Shared {
     }
 }
 
-/// The background renewal loop.
-async fn renew(shared: Arc<Shared>) {
+/// The background task: renews the lease (unless `renew` is false) and
+/// declares it lost when it can no longer be trusted.
+async fn keep_alive(shared: Arc<Shared>, renew: bool) {
     let mut backoff: Option<Backoff> = None;
     loop {
         let state = shared.state();
+        if !renew {
+            tokio::time::sleep_until(state.trust_deadline()).await;
+            if Instant::now() >= shared.state().trust_deadline() {
+                shared.declare_lost(format!("the lease was not renewed and its TTL ({:?}) ran out", state.ttl));
+                return;
+            }
+            continue;
+        }
         let interval = renewal_interval(state.ttl);
         let next = match backoff.as_mut() {
             // After a failure, retry sooner, but never wait longer than the interval.

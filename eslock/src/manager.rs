@@ -116,7 +116,7 @@ impl LockManager {
             let holder = match self.inner.store.acquire(&request).await? {
                 AcquireOutcome::Acquired(info) => {
                     tracing::debug!(lock_id = %lock_id, fencing_token = info.fencing_token, token = %info.token, "lock acquired");
-                    return Ok(Lease::start(Arc::clone(&self.inner.store), info, options.ttl, sent));
+                    return Ok(Lease::start(Arc::clone(&self.inner.store), info, options.ttl, sent, options.renew));
                 }
                 AcquireOutcome::Held(holder) => holder,
             };

@@ -26,6 +26,7 @@ pub struct LockOptions {
     ttl: Option<Duration>,
     metadata: Option<Value>,
     wait: Option<Duration>,
+    no_renewal: bool,
 }
 
 impl LockOptions {
@@ -57,6 +58,14 @@ impl LockOptions {
         self
     }
 
+    /// Whether the lease renews itself (the default). With `false` the lease
+    /// lasts one TTL unless [`Lease::extend`](crate::Lease::extend) is called,
+    /// and is declared lost when that time runs out.
+    pub fn renew(mut self, renew: bool) -> Self {
+        self.no_renewal = !renew;
+        self
+    }
+
     /// The TTL, if set.
     pub fn ttl_value(&self) -> Option<Duration> {
         self.ttl
@@ -84,6 +93,7 @@ impl LockOptions {
             ttl,
             metadata: Value::Object(metadata),
             wait: self.wait,
+            renew: !self.no_renewal,
         })
     }
 }
@@ -94,6 +104,7 @@ pub(crate) struct ResolvedOptions {
     pub ttl: Duration,
     pub metadata: Value,
     pub wait: Option<Duration>,
+    pub renew: bool,
 }
 
 /// The smallest TTL the lease clock can work with.

@@ -3,21 +3,25 @@
 //! programs, and users' own tests.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
 use crate::{LockId, LockInfo};
 
-/// Locks kept in memory; one process only.
+/// Locks kept in memory; one process only. Clones share the same locks, so
+/// several managers built on clones behave like processes sharing a cluster.
 ///
 /// ```
-/// use eslock::LockManager;
-/// let manager = LockManager::in_memory(); // uses MemoryStore
+/// use eslock::{LockManager, MemoryStore};
+///
+/// let store = MemoryStore::new();
+/// let a = LockManager::builder().store(store.clone()).build();
+/// let b = LockManager::builder().store(store).build();
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: Arc<Mutex<State>>,
 }
 
 #[derive(Debug, Default)]

@@ -22,6 +22,9 @@ mod transport;
 pub use layout::IndexLayout;
 use transport::{Context, Reply, encode_segment, send};
 
+/// How often the engine re-runs an update script that lost a race.
+const RETRY_ON_CONFLICT: u32 = 10;
+
 /// The default time limit of one request to the engine.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -79,7 +82,10 @@ impl ElasticsearchStore {
     /// (`created`, `updated`, `noop`, `deleted`) and the document after it;
     /// `None` when the document (or index) does not exist.
     async fn scripted_update(&self, context: Context<'_>, lock_id: &LockId, body: Value) -> Result<Option<(String, Reply)>> {
-        let reply = self.request(context, Method::Post, &self.doc_path("_update", lock_id), Some(&body)).await?;
+        // Two upserts racing to create the same document conflict; the engine
+        // re-runs the script against the winner's document.
+        let path = format!("{}?retry_on_conflict={RETRY_ON_CONFLICT}", self.doc_path("_update", lock_id));
+        let reply = self.request(context, Method::Post, &path, Some(&body)).await?;
         if reply.status == 404 {
             return Ok(None);
         }

@@ -32,7 +32,10 @@ if (!fresh && ctx._source.token == params.token) {
   ctx._source.metadata = params.metadata;
   ctx._source.createdAt = start.toString();
   ctx._source.expiresAt = start.plusMillis(params.ttl).toString();
-  ctx._source.fencingToken = Math.max(previous + 1L, now * 1000L);
+  // Painless resolves Math.max to its double form; compare as longs instead.
+  long fencing = now * 1000L;
+  if (previous + 1L > fencing) { fencing = previous + 1L; }
+  ctx._source.fencingToken = fencing;
 } else {
   ctx.op = 'noop';
 }

@@ -1,0 +1,166 @@
+//! The store conformance suite: every case runs against every store
+//! (`store_memory.rs`, `store_elasticsearch.rs`) through a [`Backend`].
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use eslock::store::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
+use eslock::{Error, LockId, LockInfo, LockManager, LockOptions};
+use serde_json::json;
+
+pub mod cases;
+
+/// How a case reaches a store.
+pub trait Backend: Send + Sync {
+    /// A manager as a separate process would have it, on the same locks.
+    fn manager(&self) -> LockManager;
+
+    /// A manager on the same locks whose store counts every call it gets.
+    fn counting_manager(&self) -> (LockManager, Arc<AtomicUsize>);
+
+    /// The raw store, for callers that bypass `Lease` (strangers with made-up tokens).
+    fn raw_store(&self) -> Box<dyn LockStore>;
+}
+
+/// Wraps a store and counts the calls that reach it, to prove that bad input
+/// is refused before any request.
+pub struct CountingStore<S> {
+    pub inner: S,
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl<S: LockStore> CountingStore<S> {
+    pub fn manager(inner: S) -> (LockManager, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let store = CountingStore { inner, calls: Arc::clone(&calls) };
+        (LockManager::builder().store(store).build(), calls)
+    }
+
+    fn count(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl<S: LockStore> LockStore for CountingStore<S> {
+    fn setup(&self) -> StoreFuture<'_, ()> {
+        self.count();
+        self.inner.setup()
+    }
+    fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
+        self.count();
+        self.inner.acquire(request)
+    }
+    fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
+        self.count();
+        self.inner.extend(lock_id, token, ttl)
+    }
+    fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.count();
+        self.inner.release(lock_id, token)
+    }
+    fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
+        self.count();
+        self.inner.get(lock_id)
+    }
+    fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
+        self.count();
+        self.inner.list()
+    }
+    fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
+        self.count();
+        self.inner.force_release(lock_id)
+    }
+    fn index(&self) -> Option<&str> {
+        self.inner.index()
+    }
+}
+
+/// A lock id no other test uses (with the `/` and `:` that must round-trip).
+pub fn lock_id(name: &str) -> String {
+    eslock_suite::unique_name(&format!("conf/{name}:x"))
+}
+
+pub fn short(ttl_ms: u64) -> LockOptions {
+    LockOptions::default().ttl(Duration::from_millis(ttl_ms))
+}
+
+/// Polls `check` until it holds or `limit` passes (generous bounds: the
+/// machine may be slow; a real failure still fails).
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn assert_acquisition_error(err: &Error, lock_id: &str) {
+    match err {
+        Error::Acquisition(acq) => {
+            assert_eq!(acq.lock_id(), lock_id);
+            assert!(err.to_string().contains(&format!("lock \"{lock_id}\"")), "message: {err}");
+        }
+        other => panic!("expected an acquisition error for {lock_id}, got {other:?}"),
+    }
+}
+
+pub fn metadata(tag: &str) -> serde_json::Value {
+    json!({ "owner": tag, "attempt": 1, "nested": { "ok": true } })
+}
+
+pub fn since(earlier: SystemTime, later: SystemTime) -> Duration {
+    later.duration_since(earlier).unwrap_or(Duration::ZERO)
+}
+
+/// Generates one `#[tokio::test]` per conformance case for a backend.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($backend:expr) => {
+        $crate::conformance_tests!(@cases $backend;
+            acquire_store_and_release,
+            releasing_twice_is_harmless,
+            get_hides_expired_lock,
+            ids_do_not_interfere,
+            held_lock_is_refused_and_holder_kept,
+            expired_lock_is_taken_over,
+            wait_acquires_after_release,
+            wait_that_runs_out_fails,
+            extend_moves_expiry,
+            extend_after_lock_gone_is_false,
+            concurrent_acquires_have_one_winner,
+            strangers_cannot_release_or_steal,
+            token_changed_behind_holder,
+            fresh_tokens_and_increasing_fencing,
+            with_lock_runs_once_among_callers,
+            with_lock_releases_after_error,
+            with_lock_releases_after_panic,
+            with_lock_releases_when_dropped,
+            renewal_keeps_short_ttl_alive,
+            renewal_finds_foreign_token_and_fires_lost,
+            with_lock_reports_lost_lease,
+            dropped_lease_is_released,
+            list_and_force_release,
+            bad_input_is_refused_before_any_request,
+        );
+    };
+    (@cases $backend:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                conformance::cases::$case(&$backend).await;
+            }
+        )*
+    };
+}
