@@ -1,0 +1,253 @@
+//! Elasticsearch-specific behaviour on the real engine: index setup and its
+//! repair rules, Kibana's document format, and typed backend errors.
+
+use std::time::{Duration, SystemTime};
+
+use elasticsearch::Elasticsearch;
+use elasticsearch::http::Method;
+use elasticsearch::http::headers::HeaderMap;
+use elasticsearch::http::request::JsonBody;
+use eslock::{Error, LockManager, LockOptions, Operation};
+use eslock_suite::{engine_client, unique_name};
+use futures::future::join_all;
+use serde_json::{Value, json};
+
+/// Sends a raw request, as another program (or Kibana) would.
+async fn raw(client: &Elasticsearch, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let response = client
+        .send(method, path, HeaderMap::new(), None::<&()>, body.map(JsonBody::new), None)
+        .await
+        .expect("request reaches the engine");
+    let status = response.status_code().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn manager_on(alias: &str) -> LockManager {
+    LockManager::builder().elasticsearch(engine_client()).index_name(alias).build()
+}
+
+fn iso(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+#[tokio::test]
+async fn setup_creates_hidden_single_shard_index_from_templates() {
+    let alias = unique_name("setup");
+    let manager = manager_on(&alias);
+    manager.setup().await.unwrap();
+    let index = format!("{alias}-000001");
+    assert_eq!(manager.index(), Some(index.as_str()));
+
+    let client = engine_client();
+    let (_, settings) = raw(&client, Method::Get, &format!("/{index}/_settings"), None).await;
+    let settings = &settings[&index]["settings"]["index"];
+    assert_eq!(settings["number_of_shards"], "1");
+    assert_eq!(settings["auto_expand_replicas"], "0-1");
+    assert_eq!(settings["hidden"], "true");
+
+    let (_, mapping) = raw(&client, Method::Get, &format!("/{index}/_mapping"), None).await;
+    let mappings = &mapping[&index]["mappings"];
+    assert_eq!(mappings["dynamic"], "false");
+    let properties = &mappings["properties"];
+    assert_eq!(properties["token"]["type"], "keyword");
+    assert_eq!(properties["createdAt"]["type"], "date");
+    assert_eq!(properties["expiresAt"]["type"], "date");
+    assert_eq!(properties["metadata"]["enabled"], false);
+    assert_eq!(properties["fencingToken"]["type"], "long");
+
+    let (status, aliases) = raw(&client, Method::Get, &format!("/_alias/{alias}"), None).await;
+    assert_eq!(status, 200);
+    assert!(aliases[&index]["aliases"][&alias].is_object());
+    let (status, _) = raw(&client, Method::Get, &format!("/_component_template/{alias}-component"), None).await;
+    assert_eq!(status, 200);
+    let (status, template) = raw(&client, Method::Get, &format!("/_index_template/{alias}-index-template"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(template["index_templates"][0]["index_template"]["composed_of"][0], format!("{alias}-component"));
+}
+
+#[tokio::test]
+async fn setup_is_idempotent_in_parallel_and_in_sequence() {
+    let alias = unique_name("parallel");
+    let results = join_all((0..8).map(|_| {
+        let manager = manager_on(&alias);
+        async move { manager.setup().await }
+    }))
+    .await;
+    for result in results {
+        result.unwrap();
+    }
+    let manager = manager_on(&alias);
+    let lease = manager.acquire("kept", LockOptions::default()).await.unwrap();
+    manager.setup().await.unwrap();
+    manager_on(&alias).setup().await.unwrap();
+    assert_eq!(manager.get("kept").await.unwrap().unwrap().token, lease.token());
+}
+
+/// An index someone created by hand, with `token` as text (what dynamic
+/// mapping would make of it).
+async fn create_wrong_index(client: &Elasticsearch, index: &str, expires_at: SystemTime) {
+    let body = json!({
+        "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
+        "mappings": { "properties": { "token": { "type": "text" }, "expiresAt": { "type": "date" } } }
+    });
+    assert_eq!(raw(client, Method::Put, &format!("/{index}"), Some(body)).await.0, 200);
+    let doc = json!({
+        "token": "someone", "metadata": { "who": "hand-made" },
+        "createdAt": iso(SystemTime::now()), "expiresAt": iso(expires_at)
+    });
+    let (status, _) = raw(client, Method::Put, &format!("/{index}/_doc/held"), Some(doc)).await;
+    assert_eq!(status, 201);
+}
+
+#[tokio::test]
+async fn wrong_mappings_with_a_live_lock_are_reported_not_repaired() {
+    let alias = unique_name("wrong-live");
+    let index = format!("{alias}-000001");
+    let client = engine_client();
+    create_wrong_index(&client, &index, SystemTime::now() + Duration::from_secs(3600)).await;
+
+    let err = manager_on(&alias).setup().await.unwrap_err();
+    match &err {
+        Error::IncompatibleIndex { index: reported, problems, .. } => {
+            assert_eq!(reported, &index);
+            assert!(problems.contains("`token` is text"), "{problems}");
+        }
+        other => panic!("expected IncompatibleIndex, got {other:?}"),
+    }
+    assert!(err.to_string().contains("live lock"), "{err}");
+    // The live lock is still there.
+    let (status, doc) = raw(&client, Method::Get, &format!("/{index}/_doc/held"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["_source"]["token"], "someone");
+}
+
+#[tokio::test]
+async fn wrong_mappings_without_live_locks_are_repaired() {
+    let alias = unique_name("wrong-expired");
+    let index = format!("{alias}-000001");
+    let client = engine_client();
+    create_wrong_index(&client, &index, SystemTime::now() - Duration::from_secs(60)).await;
+
+    let manager = manager_on(&alias);
+    manager.setup().await.unwrap();
+    let (_, mapping) = raw(&client, Method::Get, &format!("/{index}/_mapping"), None).await;
+    assert_eq!(mapping[&index]["mappings"]["properties"]["token"]["type"], "keyword");
+    let lease = manager.acquire("held", LockOptions::default()).await.unwrap();
+    assert!(lease.release().await.unwrap());
+}
+
+/// Kibana's own acquire, as its lock manager runs it: take the lock when it
+/// is new, expired or ours, else noop. Written here from its documented
+/// behaviour to prove both sides read each other's documents.
+const KIBANA_STYLE_ACQUIRE: &str = "
+long now = System.currentTimeMillis();
+if (ctx.op == 'create' || Instant.parse(ctx._source.expiresAt).toEpochMilli() < now || ctx._source.token == params.token) {
+  Instant start = Instant.ofEpochMilli(now);
+  ctx._source.createdAt = start.toString();
+  ctx._source.expiresAt = start.plusMillis(params.ttl).toString();
+  ctx._source.token = params.token;
+  ctx._source.metadata = params.metadata;
+} else {
+  ctx.op = 'noop';
+}";
+
+async fn kibana_acquire(client: &Elasticsearch, index: &str, lock_id: &str, token: &str) -> String {
+    let body = json!({
+        "scripted_upsert": true,
+        "script": { "lang": "painless", "source": KIBANA_STYLE_ACQUIRE,
+                    "params": { "token": token, "ttl": 30_000, "metadata": { "kibana": true } } },
+        "upsert": {}
+    });
+    let (status, reply) = raw(client, Method::Post, &format!("/{index}/_update/{lock_id}"), Some(body)).await;
+    assert!(status == 200 || status == 201, "{reply}");
+    reply["result"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn kibana_preset_shares_locks_with_kibana_documents() {
+    let manager = LockManager::builder().elasticsearch(engine_client()).kibana_compatible().build();
+    manager.setup().await.unwrap();
+    assert_eq!(manager.index(), Some(".kibana_locks-000001"));
+    let client = engine_client();
+    let lock_id = unique_name("kibana-shared");
+
+    // Kibana holds the lock: eslock is refused and sees Kibana's metadata.
+    assert_eq!(kibana_acquire(&client, ".kibana_locks-000001", &lock_id, "kibana-token").await, "created");
+    let err = manager.acquire(&lock_id, LockOptions::default()).await.unwrap_err();
+    let Error::Acquisition(acq) = &err else { panic!("{err:?}") };
+    assert_eq!(acq.holder_metadata(), Some(&json!({ "kibana": true })));
+    let info = manager.get(&lock_id).await.unwrap().unwrap();
+    assert_eq!(info.token, "kibana-token");
+
+    // Kibana releases (deletes); eslock acquires, and Kibana is then refused.
+    raw(&client, Method::Delete, &format!("/.kibana_locks-000001/_doc/{lock_id}"), None).await;
+    let lease = manager.acquire(&lock_id, LockOptions::default().metadata(json!({ "rust": 1 }))).await.unwrap();
+    assert_eq!(kibana_acquire(&client, ".kibana_locks-000001", &lock_id, "kibana-2").await, "noop");
+
+    // The document has Kibana's fields and formats.
+    let (_, doc) = raw(&client, Method::Get, &format!("/.kibana_locks-000001/_doc/{lock_id}"), None).await;
+    let source = &doc["_source"];
+    assert_eq!(source["token"], lease.token());
+    assert_eq!(source["metadata"], json!({ "rust": 1 }));
+    for field in ["createdAt", "expiresAt"] {
+        let text = source[field].as_str().unwrap();
+        assert!(text.ends_with('Z') && text.contains('T'), "{field}: {text}");
+        humantime::parse_rfc3339(text).unwrap();
+    }
+    assert!(lease.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn lock_ids_with_path_characters_round_trip() {
+    let alias = unique_name("ids");
+    let manager = manager_on(&alias);
+    let lock_id = "reindex/logs:2024/part-1";
+    let lease = manager.acquire(lock_id, LockOptions::default()).await.unwrap();
+    let (status, doc) = raw(&engine_client(), Method::Get, &format!("/{alias}-000001/_doc/reindex%2Flogs%3A2024%2Fpart-1"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["_id"], lock_id);
+    assert_eq!(manager.list().await.unwrap()[0].lock_id, lock_id);
+    assert!(lease.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn engine_errors_are_typed_with_operation_and_lock_id() {
+    let alias = unique_name("closed");
+    let manager = manager_on(&alias);
+    manager.setup().await.unwrap();
+    // A closed index refuses writes with a non-transient error.
+    let (status, _) = raw(&engine_client(), Method::Post, &format!("/{alias}-000001/_close"), None).await;
+    assert_eq!(status, 200);
+
+    let err = manager.acquire("closed-lock", LockOptions::default()).await.unwrap_err();
+    let Error::Backend(backend) = &err else { panic!("{err:?}") };
+    assert_eq!(backend.operation(), Operation::Acquire);
+    assert_eq!(backend.lock_id(), Some("closed-lock"));
+    assert_eq!(backend.status(), Some(400));
+    assert!(err.to_string().contains("acquire of lock \"closed-lock\""), "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_engine_is_a_backend_error() {
+    let client = eslock_suite::client_for("http://127.0.0.1:9");
+    let manager = LockManager::elasticsearch(client);
+    let err = manager.acquire("anything", LockOptions::default()).await.unwrap_err();
+    let Error::Backend(backend) = &err else { panic!("{err:?}") };
+    assert_eq!(backend.operation(), Operation::Setup);
+    assert!(backend.reason().contains("attempts"), "{err}");
+}
+
+#[tokio::test]
+async fn malformed_documents_are_errors_not_panics() {
+    let alias = unique_name("malformed");
+    let manager = manager_on(&alias);
+    manager.setup().await.unwrap();
+    let doc = json!({ "token": 42, "expiresAt": "2099-01-01T00:00:00Z" });
+    let (status, _) = raw(&engine_client(), Method::Put, &format!("/{alias}-000001/_doc/odd"), Some(doc)).await;
+    assert_eq!(status, 201);
+    let err = manager.get("odd").await.unwrap_err();
+    let Error::Backend(backend) = &err else { panic!("{err:?}") };
+    assert_eq!(backend.operation(), Operation::Get);
+    assert!(backend.reason().contains("malformed"), "{err}");
+}
