@@ -37,6 +37,21 @@ pub fn engine_client() -> Elasticsearch {
     client_for(&url)
 }
 
+/// The manager the examples use: the cluster in `ELASTICSEARCH_URL` when it
+/// is set, else the embedded in-memory store; with a line that says which.
+pub fn example_manager() -> (eslock::LockManager, String) {
+    match engine_url() {
+        Some(url) => (
+            eslock::LockManager::elasticsearch(client_for(&url)),
+            format!("Elasticsearch/OpenSearch at {url}"),
+        ),
+        None => (
+            eslock::LockManager::in_memory(),
+            format!("in-memory (set {ENGINE_URL_VAR} to use a cluster)"),
+        ),
+    }
+}
+
 /// A name no other test uses, for indices and lock ids.
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
