@@ -1,1 +1,71 @@
-//! placeholder
+//! Attribute and function-like macros for [eslock](https://docs.rs/eslock):
+//! `#[exclusive]`, `lock_names!` and declarative start-up tasks.
+//!
+//! Use them through the `eslock` crate (`eslock::exclusive`,
+//! `eslock::lock_names`), which re-exports them; the generated code refers
+//! to `::eslock`.
+//!
+//! The lock id, duration and metadata rules are `eslock-rules`, the same
+//! crate the runtime validates with, so the compile-time and run-time checks
+//! cannot disagree.
+
+use proc_macro::TokenStream;
+use syn::{ItemFn, parse_macro_input};
+
+mod attr;
+mod expand;
+mod names;
+
+/// Runs an `async fn` only while it holds a cluster-wide lock.
+///
+/// ```ignore
+/// #[eslock::exclusive("reindex/{source}", ttl = "45s", wait = "2m", metadata(team = "search"))]
+/// async fn reindex(source: &str) -> Result<u64, eslock::Error> {
+///     // runs on one process at a time per `source`
+///     Ok(0)
+/// }
+/// ```
+///
+/// The function must be `async` and return `Result<T, E>` with
+/// `E: From<eslock::Error>`: when the lock is held elsewhere the body does not
+/// run and the function returns `Err(E::from(Error::Acquisition(..)))`.
+/// Attributes, docs, visibility and the signature are kept as written.
+///
+/// The first argument is a lock id string, with `{param}` placeholders filled
+/// from the function's parameters (`Display`), or a name declared with
+/// `lock_names!`. Options:
+///
+/// - `ttl = "45s"`, `wait = "2m"`: durations (`ms`, `s`, `m`, `h`, `d`),
+///   parsed at compile time;
+/// - `metadata(key = literal, ...)`: the JSON object stored with the lock;
+/// - `manager = <expr>`: the `LockManager` to use (`&self.locks`); without
+///   it, the one installed with `eslock::install`, or `Error::NotConfigured`;
+/// - `startup`: register the function as a start-up task for
+///   `eslock::run_startup_tasks` (it must take no arguments); `once`: record
+///   its completion so later boots skip it.
+#[proc_macro_attribute]
+pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
+    let args = parse_macro_input!(args as attr::ExclusiveArgs);
+    let function = parse_macro_input!(item as ItemFn);
+    expand::exclusive(args, function).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Declares typed lock names, checked at compile time.
+///
+/// ```ignore
+/// eslock::lock_names! {
+///     pub MIGRATIONS = "migrations";
+///     pub REINDEX = "reindex/{source}";
+/// }
+///
+/// #[eslock::exclusive(REINDEX)]
+/// async fn reindex(source: &str) -> Result<(), eslock::Error> { Ok(()) }
+/// ```
+///
+/// Invalid ids and ids declared twice are compile errors; a misspelled name
+/// does not resolve.
+#[proc_macro]
+pub fn lock_names(input: TokenStream) -> TokenStream {
+    let names = parse_macro_input!(input as names::LockNames);
+    names::expand(names).unwrap_or_else(syn::Error::into_compile_error).into()
+}

@@ -155,6 +155,14 @@ impl Lease {
         self.shared.lost.borrow().clone()
     }
 
+    /// Stops renewal without releasing: the lock stays held until its TTL
+    /// runs out (for example a marker that must outlive this process).
+    pub fn detach(mut self) {
+        self.renewal.abort();
+        self.released = true;
+        tracing::debug!(lock_id = %self.shared.lock_id, "lease detached; its TTL frees the lock");
+    }
+
     /// Stops renewal and releases the lock. `false` when it was no longer
     /// ours (expired and taken over, or force-released).
     pub async fn release(mut self) -> Result<bool> {

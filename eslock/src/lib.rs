@@ -53,8 +53,14 @@ mod id;
 mod info;
 mod lease;
 mod manager;
+mod name;
 mod options;
+mod startup;
 pub mod store;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 pub use error::{BackendError, Error, LockAcquisitionError, Operation, Result};
 pub use global::{install, installed};
@@ -62,6 +68,10 @@ pub use id::LockId;
 pub use info::LockInfo;
 pub use lease::Lease;
 pub use manager::{LockManager, LockManagerBuilder};
+pub use name::LockName;
+pub use startup::{StartupOutcome, StartupReport, StartupTask, run_startup_tasks, startup_tasks};
+
+pub use eslock_macros::{exclusive, lock_names};
 pub use options::LockOptions;
 pub use store::elasticsearch::ElasticsearchStore;
 pub use store::memory::MemoryStore;
