@@ -185,7 +185,7 @@ fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident]) -> syn::Result<Token
                 {
                     const _: () = ::core::assert!(
                         ::eslock::__private::placeholders_are_known(#path.template(), &[#(#names),*]),
-                        "a {placeholder} of this lock name names no parameter of the function"
+                        "a {{placeholder}} of this lock name names no parameter of the function"
                     );
                     #[allow(unused_imports)]
                     use ::eslock::__private::{ViaDisplay as _, ViaFallback as _};
