@@ -30,14 +30,17 @@ pub fn exclusive(args: ExclusiveArgs, function: ItemFn) -> syn::Result<TokenStre
         }
     }
 
-    let lock_id = lock_id_expr(&args.lock, &parameters)?;
+    // Conversions of eslock's errors into the function's error type are
+    // spanned on the return type, where a missing `From` impl is reported.
+    let from = quote_spanned! {return_type.span()=> ::core::convert::From::from };
+    let lock_id = lock_id_expr(&args.lock, &parameters, &from)?;
     let options = options_expr(&args);
     let manager = match &args.manager {
         Some(expr) => quote_spanned! {expr.span()=> ::eslock::__private::manager_of(&(#expr)) },
         None => quote! {
             match ::eslock::installed() {
                 ::core::result::Result::Ok(manager) => ::core::clone::Clone::clone(manager),
-                ::core::result::Result::Err(error) => return ::core::result::Result::Err(::core::convert::From::from(error)),
+                ::core::result::Result::Err(error) => return ::core::result::Result::Err(#from(error)),
             }
         },
     };
@@ -65,7 +68,7 @@ pub fn exclusive(args: ExclusiveArgs, function: ItemFn) -> syn::Result<TokenStre
                 .await
             {
                 ::core::result::Result::Ok(output) => output,
-                ::core::result::Result::Err(error) => ::core::result::Result::Err(::core::convert::From::from(error)),
+                ::core::result::Result::Err(error) => ::core::result::Result::Err(#from(error)),
             }
         }
     };
@@ -146,7 +149,7 @@ fn parameter_names(function: &ItemFn) -> Vec<syn::Ident> {
         .collect()
 }
 
-fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident]) -> syn::Result<TokenStream> {
+fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident], from: &TokenStream) -> syn::Result<TokenStream> {
     match lock {
         LockSpec::Literal { literal, segments } => {
             if !segments.iter().any(|s| matches!(s, Segment::Placeholder(_))) {
@@ -191,7 +194,7 @@ fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident]) -> syn::Result<Token
                     use ::eslock::__private::{ViaDisplay as _, ViaFallback as _};
                     match #path.fill(|placeholder: &str| match placeholder { #(#arms)* _ => ::core::option::Option::None }) {
                         ::core::result::Result::Ok(id) => id,
-                        ::core::result::Result::Err(error) => return ::core::result::Result::Err(::core::convert::From::from(error)),
+                        ::core::result::Result::Err(error) => return ::core::result::Result::Err(#from(error)),
                     }
                 }
             })

@@ -1,0 +1,7 @@
+eslock::lock_names! {
+    pub MIGRATIONS = "migrations";
+    pub SCHEMA = "migrations";
+    pub MIGRATIONS = "migrations-v2";
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[eslock::exclusive("")]
+async fn nightly() -> Result<(), eslock::Error> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,5 @@
+eslock::lock_names! {
+    pub NIGHTLY = "nightly report";
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[eslock::exclusive("jobs/nightly")]
+fn nightly() -> Result<(), eslock::Error> {
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[eslock::exclusive("jobs/nightly")]
+async fn nightly() -> u64 {
+    7
+}
+
+fn main() {}
