@@ -32,23 +32,9 @@ pub enum TemplateError {
         /// The text between the braces.
         name: String,
     },
-    /// The template has no placeholders and is not a valid lock id.
+    /// The literal text breaks the lock id rules (for a template without
+    /// placeholders: the id is invalid).
     InvalidId(LockIdError),
-    /// The literal text has a character no lock id may contain.
-    IllegalChar {
-        /// The offending character.
-        found: char,
-    },
-    /// The template starts with literal text that no lock id may start with.
-    BadFirstChar {
-        /// The first character.
-        found: char,
-    },
-    /// The literal text alone is longer than a lock id may be.
-    TooLong {
-        /// Length of the literal text.
-        len: usize,
-    },
 }
 
 impl fmt::Display for TemplateError {
@@ -67,18 +53,6 @@ impl fmt::Display for TemplateError {
                 "placeholder {{{name}}} must name a function parameter, such as {{source}}"
             ),
             TemplateError::InvalidId(err) => err.fmt(f),
-            TemplateError::IllegalChar { found } => write!(
-                f,
-                "lock id contains {found:?}; allowed are letters, digits and `_ . : / -`"
-            ),
-            TemplateError::BadFirstChar { found } => write!(
-                f,
-                "lock id starts with {found:?}; it must start with a letter or digit"
-            ),
-            TemplateError::TooLong { len } => write!(
-                f,
-                "lock id is at least {len} characters long; the limit is {MAX_LOCK_ID_LEN}"
-            ),
         }
     }
 }
@@ -143,25 +117,28 @@ pub fn parse_template(template: &str) -> Result<Vec<Segment>, TemplateError> {
         check_lock_id(template).map_err(TemplateError::InvalidId)?;
         return Ok(segments);
     }
-    let literals = segments.iter().filter_map(|s| match s {
-        Segment::Literal(text) => Some(text.as_str()),
-        Segment::Placeholder(_) => None,
-    });
-    let mut literal_len = 0;
-    for text in literals {
-        if let Some(found) = text.chars().find(|c| !is_lock_id_char(*c)) {
-            return Err(TemplateError::IllegalChar { found });
+    // Check the literal text now; the placeholders' values are checked once known.
+    let mut position = 0;
+    for segment in &segments {
+        match segment {
+            Segment::Literal(text) => {
+                if let Some((offset, found)) = text.chars().enumerate().find(|(_, c)| !is_lock_id_char(*c)) {
+                    return Err(TemplateError::InvalidId(LockIdError::IllegalChar { found, position: position + offset }));
+                }
+                position += text.chars().count();
+            }
+            Segment::Placeholder(_) => position += 1,
         }
-        literal_len += text.chars().count();
     }
     if let Some(Segment::Literal(text)) = segments.first() {
         let found = text.chars().next().expect("literal segments are never empty");
         if !found.is_ascii_alphanumeric() {
-            return Err(TemplateError::BadFirstChar { found });
+            return Err(TemplateError::InvalidId(LockIdError::BadFirstChar { found }));
         }
     }
-    if literal_len > MAX_LOCK_ID_LEN {
-        return Err(TemplateError::TooLong { len: literal_len });
+    // Each placeholder adds at least one character.
+    if position > MAX_LOCK_ID_LEN {
+        return Err(TemplateError::InvalidId(LockIdError::TooLong { len: position }));
     }
     Ok(segments)
 }
@@ -191,7 +168,10 @@ mod tests {
         assert_eq!(parse_template("x/{a b}"), Err(TemplateError::BadPlaceholder { name: "a b".into() }));
         assert_eq!(parse_template("x/{a"), Err(TemplateError::Unclosed { offset: 2 }));
         assert_eq!(parse_template("x/a}"), Err(TemplateError::UnmatchedClose { offset: 3 }));
-        assert_eq!(parse_template("x y/{a}"), Err(TemplateError::IllegalChar { found: ' ' }));
-        assert_eq!(parse_template("_/{a}"), Err(TemplateError::BadFirstChar { found: '_' }));
+        assert_eq!(
+            parse_template("x y/{a}"),
+            Err(TemplateError::InvalidId(LockIdError::IllegalChar { found: ' ', position: 1 }))
+        );
+        assert_eq!(parse_template("_/{a}"), Err(TemplateError::InvalidId(LockIdError::BadFirstChar { found: '_' })));
     }
 }
