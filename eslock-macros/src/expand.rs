@@ -40,6 +40,7 @@ pub fn exclusive(args: ExclusiveArgs, function: ItemFn) -> syn::Result<TokenStre
         None => quote! {
             match ::eslock::installed() {
                 ::core::result::Result::Ok(manager) => ::core::clone::Clone::clone(manager),
+                #[allow(clippy::useless_conversion)]
                 ::core::result::Result::Err(error) => return ::core::result::Result::Err(#from(error)),
             }
         },
@@ -68,6 +69,7 @@ pub fn exclusive(args: ExclusiveArgs, function: ItemFn) -> syn::Result<TokenStre
                 .await
             {
                 ::core::result::Result::Ok(output) => output,
+                #[allow(clippy::useless_conversion)]
                 ::core::result::Result::Err(error) => ::core::result::Result::Err(#from(error)),
             }
         }
@@ -194,7 +196,8 @@ fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident], from: &TokenStream) 
                     use ::eslock::__private::{ViaDisplay as _, ViaFallback as _};
                     match #path.fill(|placeholder: &str| match placeholder { #(#arms)* _ => ::core::option::Option::None }) {
                         ::core::result::Result::Ok(id) => id,
-                        ::core::result::Result::Err(error) => return ::core::result::Result::Err(#from(error)),
+                        #[allow(clippy::useless_conversion)]
+                ::core::result::Result::Err(error) => return ::core::result::Result::Err(#from(error)),
                     }
                 }
             })
