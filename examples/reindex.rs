@@ -26,7 +26,7 @@ enum Outcome {
 
 /// Stands in for a long re-index of `source`; must never run twice at once.
 async fn reindex(source: &str) -> u64 {
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     source.len() as u64 * 1_000
 }
 

@@ -4,16 +4,41 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use eslock::{Error, LockManager, LockOptions, exclusive, lock_names};
 use eslock_suite::{engine_client, unique_name};
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 lock_names! {
     /// Per-source re-index lock.
     pub NAMED_REINDEX = "named/reindex/{source}";
     pub NIGHTLY = "named/nightly";
+}
+
+/// Holds a body inside its lock until the test lets it go, so that
+/// "the second caller is refused" does not depend on timing.
+#[derive(Default)]
+struct Gate {
+    entered: Notify,
+    leave: Notify,
+}
+
+impl Gate {
+    async fn hold(gate: Option<&Gate>) {
+        if let Some(gate) = gate {
+            gate.entered.notify_one();
+            gate.leave.notified().await;
+        }
+    }
+
+    /// Runs `then` once the gated body is inside its lock, then lets it go.
+    async fn while_held<T>(&self, then: impl std::future::Future<Output = T>) -> T {
+        self.entered.notified().await;
+        let result = then.await;
+        self.leave.notify_one();
+        result
+    }
 }
 
 /// Two "processes" on one lock index.
@@ -31,9 +56,9 @@ struct Service {
 impl Service {
     /// Docs and attributes stay on the function.
     #[exclusive("service/compaction", manager = &self.locks, ttl = "10s")]
-    async fn compact(&self, pause: Duration) -> Result<&'static str, Error> {
+    async fn compact(&self, gate: Option<&Gate>) -> Result<&'static str, Error> {
         self.runs.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(pause).await;
+        Gate::hold(gate).await;
         Ok("compacted")
     }
 
@@ -50,10 +75,8 @@ async fn annotated_methods_exclude_each_other_across_managers() {
     let first = Service { locks: a, runs: Arc::clone(&runs) };
     let second = Service { locks: b, runs: Arc::clone(&runs) };
 
-    let (one, two) = tokio::join!(first.compact(Duration::from_millis(800)), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        second.compact(Duration::ZERO).await
-    });
+    let gate = Gate::default();
+    let (one, two) = tokio::join!(first.compact(Some(&gate)), gate.while_held(second.compact(None)));
     assert_eq!(one.unwrap(), "compacted");
     match two {
         Err(Error::Acquisition(err)) => assert_eq!(err.lock_id(), "service/compaction"),
@@ -61,7 +84,7 @@ async fn annotated_methods_exclude_each_other_across_managers() {
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the refused body did not run");
     // Released afterwards: the other manager can run it now.
-    assert_eq!(second.compact(Duration::ZERO).await.unwrap(), "compacted");
+    assert_eq!(second.compact(None).await.unwrap(), "compacted");
 
     let mut service = Service { locks: second.locks.clone(), runs: Arc::new(AtomicUsize::new(0)) };
     assert_eq!(service.bump().await.unwrap(), 1);
@@ -102,14 +125,14 @@ async fn attribute_metadata_is_stored() {
 }
 
 #[exclusive("tpl/reindex/{source}:{shard}", manager = locks, ttl = "5s")]
-async fn reindex(locks: &LockManager, source: &str, shard: u32, pause: Duration) -> Result<String, Error> {
-    tokio::time::sleep(pause).await;
+async fn reindex(locks: &LockManager, source: &str, shard: u32, gate: Option<&Gate>) -> Result<String, Error> {
+    Gate::hold(gate).await;
     Ok(format!("{source}#{shard}"))
 }
 
 #[exclusive(NAMED_REINDEX, manager = locks)]
-async fn named_reindex(locks: &LockManager, source: String, pause: Duration) -> Result<String, Error> {
-    tokio::time::sleep(pause).await;
+async fn named_reindex(locks: &LockManager, source: String, gate: Option<&Gate>) -> Result<String, Error> {
+    Gate::hold(gate).await;
     Ok(source)
 }
 
@@ -122,17 +145,10 @@ async fn nightly(locks: &LockManager) -> Result<(), Error> {
 #[tokio::test]
 async fn templated_ids_lock_per_argument_value() {
     let (a, b) = two_managers();
-    let slow = Duration::from_millis(800);
-    let (same_a, same_b, other) = tokio::join!(
-        reindex(&a, "logs", 1, slow),
-        async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            reindex(&b, "logs", 1, Duration::ZERO).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            reindex(&b, "metrics", 1, Duration::ZERO).await
-        },
+    let gate = Gate::default();
+    let (same_a, (same_b, other)) = tokio::join!(
+        reindex(&a, "logs", 1, Some(&gate)),
+        gate.while_held(async { (reindex(&b, "logs", 1, None).await, reindex(&b, "metrics", 1, None).await) }),
     );
     assert_eq!(same_a.unwrap(), "logs#1");
     match same_b {
@@ -142,22 +158,18 @@ async fn templated_ids_lock_per_argument_value() {
     assert_eq!(other.unwrap(), "metrics#1");
 
     // A value that makes an invalid id is a typed error, not a panic.
-    assert!(matches!(reindex(&a, "has space", 1, Duration::ZERO).await, Err(Error::InvalidLockId { .. })));
+    assert!(matches!(reindex(&a, "has space", 1, None).await, Err(Error::InvalidLockId { .. })));
 }
 
 #[tokio::test]
 async fn typed_lock_names_lock_per_value() {
     let (a, b) = two_managers();
-    let (first, second, other) = tokio::join!(
-        named_reindex(&a, "logs".into(), Duration::from_millis(800)),
-        async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            named_reindex(&b, "logs".into(), Duration::ZERO).await
-        },
-        async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            named_reindex(&b, "metrics".into(), Duration::ZERO).await
-        },
+    let gate = Gate::default();
+    let (first, (second, other)) = tokio::join!(
+        named_reindex(&a, "logs".into(), Some(&gate)),
+        gate.while_held(async {
+            (named_reindex(&b, "logs".into(), None).await, named_reindex(&b, "metrics".into(), None).await)
+        }),
     );
     assert_eq!(first.unwrap(), "logs");
     match second {

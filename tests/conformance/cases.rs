@@ -247,17 +247,23 @@ pub async fn fresh_tokens_and_increasing_fencing(backend: &impl Backend) {
 pub async fn with_lock_runs_once_among_callers(backend: &impl Backend) {
     let id = lock_id("with-lock");
     let runs = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
     let callers = (0..3).map(|n| {
         let manager = backend.manager();
-        let (id, runs) = (id.clone(), Arc::clone(&runs));
+        let (id, runs, refused) = (id.clone(), Arc::clone(&runs), Arc::clone(&refused));
         tokio::spawn(async move {
-            manager
-                .with_lock(&id, LockOptions::default(), || async move {
+            let result = manager
+                .with_lock(&id, LockOptions::default(), || async {
                     runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(800)).await;
+                    // Hold the lock until both other callers were refused.
+                    assert!(eventually(GENEROUS, || async { refused.load(Ordering::SeqCst) == 2 }).await);
                     n * 10
                 })
-                .await
+                .await;
+            if result.is_err() {
+                refused.fetch_add(1, Ordering::SeqCst);
+            }
+            result
         })
     });
     let results: Vec<_> = join_all(callers).await.into_iter().map(Result::unwrap).collect();
