@@ -95,6 +95,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Its message names the lock id and, when the store returned them with the
 /// refusal, the holder's metadata and expiry.
+///
+/// ```
+/// # async fn demo() {
+/// use eslock::{Error, LockManager, LockOptions};
+/// use serde_json::json;
+///
+/// let manager = LockManager::in_memory();
+/// let _held = manager.acquire("import", LockOptions::default().metadata(json!({ "host": "a" }))).await.unwrap();
+/// match manager.acquire("import", LockOptions::default()).await {
+///     Err(Error::Acquisition(refused)) => {
+///         assert_eq!(refused.lock_id(), "import");
+///         assert_eq!(refused.holder_metadata(), Some(&json!({ "host": "a" })));
+///         assert!(refused.to_string().starts_with("lock \"import\" is held"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct LockAcquisitionError {
     pub(crate) lock_id: String,
@@ -143,7 +161,11 @@ impl fmt::Display for LockAcquisitionError {
 
 impl std::error::Error for LockAcquisitionError {}
 
-/// The store operation that failed.
+/// The store operation that failed (see [`BackendError::operation`]).
+///
+/// ```
+/// assert_eq!(eslock::Operation::ForceRelease.to_string(), "force_release");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Operation {
@@ -179,6 +201,18 @@ impl fmt::Display for Operation {
 
 /// A failure of the search engine or of the connection to it, with the
 /// operation and lock it concerned.
+///
+/// ```no_run
+/// # async fn demo(manager: eslock::LockManager) {
+/// use eslock::{Error, LockOptions, Operation};
+///
+/// if let Err(Error::Backend(failure)) = manager.acquire("import", LockOptions::default()).await {
+///     eprintln!("{} of {:?} failed with HTTP {:?}: {}",
+///         failure.operation(), failure.lock_id(), failure.status(), failure.reason());
+///     assert!(matches!(failure.operation(), Operation::Setup | Operation::Acquire));
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[error("{operation}{} failed: {reason}", .lock_id.as_ref().map(|id| format!(" of lock \"{id}\"")).unwrap_or_default())]
 pub struct BackendError {

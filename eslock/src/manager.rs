@@ -314,3 +314,38 @@ impl LockManagerBuilder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_thread_safe() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        fn sendable<T: Send + Sync>() {}
+        shareable::<LockManager>();
+        sendable::<Lease>();
+        sendable::<Error>();
+    }
+
+    #[tokio::test]
+    async fn builder_defaults() {
+        let manager = LockManager::builder().default_ttl(Duration::from_secs(5)).build();
+        assert_eq!(manager.default_ttl(), Duration::from_secs(5));
+        assert_eq!(manager.index(), None);
+        let es = LockManager::builder()
+            .elasticsearch(Elasticsearch::default())
+            .index_prefix("billing")
+            .build();
+        assert_eq!(es.index(), Some("billing-locks-000001"));
+        let kibana = LockManager::builder().elasticsearch(Elasticsearch::default()).kibana_compatible().build();
+        assert_eq!(kibana.index(), Some(".kibana_locks-000001"));
+    }
+
+    #[tokio::test]
+    async fn bad_index_names_are_typed_errors() {
+        let manager = LockManager::builder().elasticsearch(Elasticsearch::default()).index_name("Bad Name").build();
+        let err = manager.setup().await.unwrap_err();
+        assert!(matches!(err, Error::InvalidOption { option: "index", .. }), "{err:?}");
+    }
+}

@@ -18,6 +18,17 @@ const DONE_MARKER_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 pub type TaskFuture = Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send>>;
 
 /// A registered start-up task. Created by `#[exclusive(.., startup)]`.
+///
+/// ```
+/// #[eslock::exclusive("bootstrap/ilm-policies", startup, once)]
+/// async fn install_policies() -> Result<(), eslock::Error> {
+///     Ok(())
+/// }
+///
+/// let task = eslock::startup_tasks().into_iter().find(|t| t.lock_id() == "bootstrap/ilm-policies").unwrap();
+/// assert!(task.once());
+/// assert_eq!(task.done_marker(), "bootstrap/ilm-policies:done");
+/// ```
 #[derive(Debug)]
 pub struct StartupTask {
     name: &'static str,
@@ -71,7 +82,7 @@ pub fn startup_tasks() -> Vec<&'static StartupTask> {
     tasks
 }
 
-/// What happened to one task on this node.
+/// What happened to one task on this node; see [`run_startup_tasks`] for an example.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StartupOutcome {
@@ -85,7 +96,7 @@ pub enum StartupOutcome {
     Failed(String),
 }
 
-/// One task's outcome.
+/// One task's outcome; see [`run_startup_tasks`] for an example.
 #[derive(Debug, Clone)]
 pub struct StartupReport {
     /// The task's function path.

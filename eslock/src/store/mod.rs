@@ -44,6 +44,24 @@ pub enum AcquireOutcome {
 ///
 /// Implement it to keep locks somewhere else; pass it to
 /// [`LockManagerBuilder::store`](crate::LockManagerBuilder::store).
+///
+/// ```
+/// use eslock::store::{AcquireOutcome, AcquireRequest, LockStore};
+/// use eslock::{LockId, LockManager, MemoryStore};
+/// # async fn demo() -> eslock::Result<()> {
+/// // Stores can be driven directly, below the manager's validation and leases.
+/// let store = MemoryStore::new();
+/// let request = AcquireRequest {
+///     lock_id: LockId::new("raw")?,
+///     token: "t-1".into(),
+///     ttl: std::time::Duration::from_secs(5),
+///     metadata: serde_json::json!({}),
+/// };
+/// assert!(matches!(store.acquire(&request).await?, AcquireOutcome::Acquired(_)));
+/// assert!(store.release(&request.lock_id, "t-1").await?);
+/// let manager = LockManager::builder().store(store).build();
+/// # Ok(()) }
+/// ```
 pub trait LockStore: Send + Sync + 'static {
     /// Prepares the backend (idempotent, safe to run from many processes).
     fn setup(&self) -> StoreFuture<'_, ()>;
