@@ -18,7 +18,7 @@ mod names;
 
 /// Runs an `async fn` only while it holds a cluster-wide lock.
 ///
-/// ```ignore
+/// ```
 /// #[eslock::exclusive("reindex/{source}", ttl = "45s", wait = "2m", metadata(team = "search"))]
 /// async fn reindex(source: &str) -> Result<u64, eslock::Error> {
 ///     // runs on one process at a time per `source`
@@ -52,7 +52,7 @@ pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Declares typed lock names, checked at compile time.
 ///
-/// ```ignore
+/// ```
 /// eslock::lock_names! {
 ///     pub MIGRATIONS = "migrations";
 ///     pub REINDEX = "reindex/{source}";

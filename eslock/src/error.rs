@@ -15,7 +15,7 @@ use crate::LockId;
 /// # tokio_test_block(async {
 /// let manager = LockManager::in_memory();
 /// let err = manager.acquire("bad id", LockOptions::default()).await.unwrap_err();
-/// assert!(matches!(err, Error::InvalidLockId { .. }));
+/// assert!(matches!(err, Error::InvalidLockId(_)));
 /// # });
 /// # fn tokio_test_block<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
@@ -29,33 +29,16 @@ pub enum Error {
     Acquisition(#[from] LockAcquisitionError),
 
     /// The lock id breaks the lock id rules; nothing was sent.
-    #[error("invalid lock id {id:?}: {reason}")]
-    InvalidLockId {
-        /// The id as given.
-        id: String,
-        /// What is wrong with it.
-        #[source]
-        reason: LockIdError,
-    },
+    #[error(transparent)]
+    InvalidLockId(#[from] InvalidLockIdError),
 
     /// The metadata is not a JSON object, or is too large; nothing was sent.
-    #[error("invalid metadata for lock \"{lock_id}\": {reason}")]
-    InvalidMetadata {
-        /// The lock the metadata was meant for.
-        lock_id: String,
-        /// What is wrong with it.
-        #[source]
-        reason: MetadataError,
-    },
+    #[error(transparent)]
+    InvalidMetadata(#[from] InvalidMetadataError),
 
     /// An option is out of range (for example a zero TTL); nothing was sent.
-    #[error("invalid option `{option}`: {reason}")]
-    InvalidOption {
-        /// The option's name (`ttl`, `wait`, ...).
-        option: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
+    #[error(transparent)]
+    InvalidOption(#[from] InvalidOptionError),
 
     /// The search engine failed, or answered something eslock cannot use.
     #[error(transparent)]
@@ -63,13 +46,8 @@ pub enum Error {
 
     /// The lease could no longer be trusted while work ran under it: the
     /// store reported another token, or renewal failed for too long.
-    #[error("lease on lock \"{lock_id}\" was lost: {reason}")]
-    LeaseLost {
-        /// The lock whose lease was lost.
-        lock_id: String,
-        /// Why it was declared lost.
-        reason: String,
-    },
+    #[error(transparent)]
+    LeaseLost(#[from] LeaseLostError),
 
     /// No process-wide manager was installed with [`crate::install`].
     #[error("no eslock LockManager is installed; call eslock::install(manager) at start-up or pass `manager = ...`")]
@@ -86,6 +64,48 @@ pub enum Error {
         /// What the operator can do.
         advice: String,
     },
+}
+
+/// A lock id that breaks the lock id rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid lock id {id:?}: {reason}")]
+pub struct InvalidLockIdError {
+    /// The id as given.
+    pub id: String,
+    /// What is wrong with it.
+    #[source]
+    pub reason: LockIdError,
+}
+
+/// Metadata that is not a JSON object, or too large.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid metadata for lock \"{lock_id}\": {reason}")]
+pub struct InvalidMetadataError {
+    /// The lock the metadata was meant for.
+    pub lock_id: String,
+    /// What is wrong with it.
+    #[source]
+    pub reason: MetadataError,
+}
+
+/// An option out of range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid option `{option}`: {reason}")]
+pub struct InvalidOptionError {
+    /// The option's name (`ttl`, `index`, ...).
+    pub option: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// A lease that could no longer be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("lease on lock \"{lock_id}\" was lost: {reason}")]
+pub struct LeaseLostError {
+    /// The lock whose lease was lost.
+    pub lock_id: String,
+    /// Why it was declared lost.
+    pub reason: String,
 }
 
 /// `Result` with [`Error`].
@@ -268,9 +288,10 @@ impl BackendError {
 
 impl Error {
     pub(crate) fn invalid_metadata(lock_id: &LockId, reason: MetadataError) -> Self {
-        Error::InvalidMetadata {
-            lock_id: lock_id.as_str().to_string(),
-            reason,
-        }
+        InvalidMetadataError { lock_id: lock_id.as_str().to_string(), reason }.into()
+    }
+
+    pub(crate) fn invalid_option(option: &'static str, reason: impl Into<String>) -> Self {
+        InvalidOptionError { option, reason: reason.into() }.into()
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidLockIdError, Result};
 
 /// A lock id that follows the lock id rules: 1 to 255 characters from
 /// `A-Z a-z 0-9 _ . : / -`, starting with a letter or digit.
@@ -24,10 +24,7 @@ impl LockId {
     /// Validates `id`.
     pub fn new(id: impl AsRef<str>) -> Result<Self> {
         let id = id.as_ref();
-        eslock_rules::check_lock_id(id).map_err(|reason| Error::InvalidLockId {
-            id: id.to_string(),
-            reason,
-        })?;
+        eslock_rules::check_lock_id(id).map_err(|reason| InvalidLockIdError { id: id.to_string(), reason })?;
         Ok(LockId(id.to_string()))
     }
 

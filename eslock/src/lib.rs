@@ -62,7 +62,10 @@ pub mod store;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use error::{BackendError, Error, LockAcquisitionError, Operation, Result};
+pub use error::{
+    BackendError, Error, InvalidLockIdError, InvalidMetadataError, InvalidOptionError, LeaseLostError, LockAcquisitionError,
+    Operation, Result,
+};
 pub use global::{install, installed};
 pub use id::LockId;
 pub use info::LockInfo;

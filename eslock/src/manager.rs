@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::error::{Error, LockAcquisitionError, Result};
+use crate::error::{LeaseLostError, LockAcquisitionError, Result};
 use crate::options::ResolvedOptions;
 use crate::store::elasticsearch::{ElasticsearchStore, IndexLayout};
 use crate::store::memory::MemoryStore;
@@ -182,10 +182,11 @@ impl LockManager {
         match outcome {
             Some(Ok(value)) => Ok(value),
             Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Err(Error::LeaseLost {
+            None => Err(LeaseLostError {
                 lock_id,
                 reason: lost_reason.unwrap_or_else(|| "lease lost".into()),
-            }),
+            }
+            .into()),
         }
     }
 
@@ -318,6 +319,7 @@ impl LockManagerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     #[test]
     fn handles_are_thread_safe() {
@@ -346,6 +348,6 @@ mod tests {
     async fn bad_index_names_are_typed_errors() {
         let manager = LockManager::builder().elasticsearch(Elasticsearch::default()).index_name("Bad Name").build();
         let err = manager.setup().await.unwrap_err();
-        assert!(matches!(err, Error::InvalidOption { option: "index", .. }), "{err:?}");
+        assert!(matches!(&err, Error::InvalidOption(e) if e.option == "index"), "{err:?}");
     }
 }

@@ -44,18 +44,16 @@ impl LockName {
     /// A placeholder without a value, or a result that breaks the lock id
     /// rules, is an error.
     pub fn fill(&self, value: impl Fn(&str) -> Option<String>) -> Result<LockId> {
-        let segments = eslock_rules::parse_template(self.template).map_err(|err| Error::InvalidOption {
-            option: "lock name",
-            reason: format!("{}: {err}", self.name),
-        })?;
+        let segments = eslock_rules::parse_template(self.template)
+            .map_err(|err| Error::invalid_option("lock name", format!("{}: {err}", self.name)))?;
         let mut id = String::new();
         for segment in segments {
             match segment {
                 eslock_rules::Segment::Literal(text) => id.push_str(&text),
                 eslock_rules::Segment::Placeholder(name) => {
-                    let filled = value(&name).ok_or_else(|| Error::InvalidOption {
-                        option: "lock name",
-                        reason: format!("{}: no value for placeholder {{{name}}} in \"{}\"", self.name, self.template),
+                    let filled = value(&name).ok_or_else(|| {
+                        let reason = format!("{}: no value for placeholder {{{name}}} in \"{}\"", self.name, self.template);
+                        Error::invalid_option("lock name", reason)
                     })?;
                     id.push_str(&filled);
                 }
@@ -135,6 +133,6 @@ mod tests {
         let name = LockName::__new("R", "r/{a}");
         assert_eq!(name.fill(|_| Some("1".into())).unwrap().as_str(), "r/1");
         assert!(name.fill(|_| None).is_err());
-        assert!(matches!(name.fill(|_| Some("bad value".into())), Err(Error::InvalidLockId { .. })));
+        assert!(matches!(name.fill(|_| Some("bad value".into())), Err(Error::InvalidLockId(_))));
     }
 }

@@ -112,16 +112,10 @@ const MIN_TTL: Duration = Duration::from_millis(10);
 
 pub(crate) fn check_ttl(ttl: Duration) -> Result<()> {
     if ttl < MIN_TTL {
-        return Err(Error::InvalidOption {
-            option: "ttl",
-            reason: format!("ttl must be at least {} ms, got {ttl:?}", MIN_TTL.as_millis()),
-        });
+        return Err(Error::invalid_option("ttl", format!("ttl must be at least {} ms, got {ttl:?}", MIN_TTL.as_millis())));
     }
     if ttl.as_millis() > u64::MAX as u128 / 1000 {
-        return Err(Error::InvalidOption {
-            option: "ttl",
-            reason: format!("ttl {ttl:?} is too large"),
-        });
+        return Err(Error::invalid_option("ttl", format!("ttl {ttl:?} is too large")));
     }
     Ok(())
 }
@@ -168,14 +162,14 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let zero = LockOptions::default().ttl(Duration::ZERO).resolve(&id(), Duration::from_secs(1));
-        assert!(matches!(zero, Err(Error::InvalidOption { option: "ttl", .. })));
+        assert!(matches!(zero, Err(Error::InvalidOption(e)) if e.option == "ttl"));
         let array = LockOptions::default().metadata(json!([1])).resolve(&id(), Duration::from_secs(1));
-        assert!(matches!(array, Err(Error::InvalidMetadata { reason: MetadataError::NotAnObject { .. }, .. })));
+        assert!(matches!(array, Err(Error::InvalidMetadata(e)) if matches!(e.reason, MetadataError::NotAnObject { .. })));
         let big = LockOptions::default()
             .metadata(json!({ "blob": "x".repeat(9000) }))
             .resolve(&id(), Duration::from_secs(1));
-        assert!(matches!(big, Err(Error::InvalidMetadata { reason: MetadataError::TooLarge { .. }, .. })));
+        assert!(matches!(big, Err(Error::InvalidMetadata(e)) if matches!(e.reason, MetadataError::TooLarge { .. })));
         let empty_key = LockOptions::default().metadata(json!({ "": 1 })).resolve(&id(), Duration::from_secs(1));
-        assert!(matches!(empty_key, Err(Error::InvalidMetadata { reason: MetadataError::EmptyKey, .. })));
+        assert!(matches!(empty_key, Err(Error::InvalidMetadata(e)) if e.reason == MetadataError::EmptyKey));
     }
 }

@@ -30,5 +30,5 @@ async fn main() {
     let mut rows = Vec::new();
     assert_eq!(copy(&locks, "logs", 2024, &mut rows).await.unwrap(), "logs");
     assert_eq!(rows, ["logs->2024:7"]);
-    assert!(matches!(copy(&locks, "bad id", 1, &mut rows).await, Err(AppError::Lock(Error::InvalidLockId { .. }))));
+    assert!(matches!(copy(&locks, "bad id", 1, &mut rows).await, Err(AppError::Lock(Error::InvalidLockId(_)))));
 }

@@ -92,10 +92,7 @@ impl IndexLayout {
                 .map(|c| format!("contains {c:?}"))
         };
         match problem {
-            Some(problem) => Err(Error::InvalidOption {
-                option: "index",
-                reason: format!("lock index name {name:?} {problem}"),
-            }),
+            Some(problem) => Err(Error::invalid_option("index", format!("lock index name {name:?} {problem}"))),
             None => Ok(()),
         }
     }
