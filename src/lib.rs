@@ -5,7 +5,6 @@
 //! and say how to run them (`scripts/test` starts a node and sets it).
 
 use elasticsearch::Elasticsearch;
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 
 /// The variable that names the engine the tests and examples use.
 pub const ENGINE_URL_VAR: &str = "ELASTICSEARCH_URL";
@@ -17,11 +16,7 @@ pub fn engine_url() -> Option<String> {
 
 /// A client for the configured engine.
 pub fn client_for(url: &str) -> Elasticsearch {
-    let url = url.parse().unwrap_or_else(|err| panic!("{ENGINE_URL_VAR}={url} is not a URL: {err}"));
-    let transport = TransportBuilder::new(SingleNodeConnectionPool::new(url))
-        .build()
-        .expect("building the HTTP transport");
-    Elasticsearch::new(transport)
+    eslock::store::elasticsearch::client(url).unwrap_or_else(|err| panic!("{ENGINE_URL_VAR}={url}: {err}"))
 }
 
 /// A client for the engine the tests must run against; panics with

@@ -9,8 +9,6 @@
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use elasticsearch::Elasticsearch;
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use eslock::LockManager;
 
 mod args;
@@ -31,11 +29,8 @@ fn manager(args: &Args) -> Result<LockManager, String> {
         .clone()
         .or_else(|| std::env::var("ELASTICSEARCH_URL").ok().filter(|url| !url.is_empty()))
         .unwrap_or_else(|| DEFAULT_URL.to_string());
-    let parsed = url.parse().map_err(|err| format!("--url {url}: {err}"))?;
-    let transport = TransportBuilder::new(SingleNodeConnectionPool::new(parsed))
-        .build()
-        .map_err(|err| format!("connecting to {url}: {err}"))?;
-    let builder = LockManager::builder().elasticsearch(Elasticsearch::new(transport));
+    let client = eslock::store::elasticsearch::client(&url).map_err(|err| err.to_string())?;
+    let builder = LockManager::builder().elasticsearch(client);
     Ok(match &args.index {
         Index::Default => builder,
         Index::Named(name) => builder.index_name(name),

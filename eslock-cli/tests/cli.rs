@@ -32,13 +32,7 @@ async fn list_get_and_release_locks() {
     let empty = run(&["list"]);
     assert!(text(&empty.stdout).contains("no locks are held"));
 
-    let client = elasticsearch::Elasticsearch::new(
-        elasticsearch::http::transport::TransportBuilder::new(
-            elasticsearch::http::transport::SingleNodeConnectionPool::new(url.parse().unwrap()),
-        )
-        .build()
-        .unwrap(),
-    );
+    let client = eslock::store::elasticsearch::client(&url).unwrap();
     let manager = LockManager::builder().elasticsearch(client).index_name(&index).build();
     let lease = manager
         .acquire("reindex/logs:2024", LockOptions::default().metadata(json!({ "host": "worker-1" })))

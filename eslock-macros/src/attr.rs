@@ -148,7 +148,7 @@ fn parse_metadata(input: ParseStream) -> syn::Result<Vec<MetadataEntry>> {
         content.parse::<Token![=]>()?;
         let value: Expr = content.parse()?;
         let (value, negative) = literal_value(&value)?;
-        approximate_size += key.len() + 4 + value.to_token_stream_len();
+        approximate_size += key.len() + 4 + json_len(&value);
         check_metadata_size(approximate_size).map_err(|err| syn::Error::new(key_span, err.to_string()))?;
         entries.push(MetadataEntry { key, value, negative });
         if !content.is_empty() {
@@ -180,15 +180,10 @@ fn literal_value(value: &Expr) -> syn::Result<(Lit, bool)> {
     }
 }
 
-trait LiteralLen {
-    fn to_token_stream_len(&self) -> usize;
-}
-
-impl LiteralLen for Lit {
-    fn to_token_stream_len(&self) -> usize {
-        match self {
-            Lit::Str(text) => text.value().len() + 2,
-            other => quote::ToTokens::to_token_stream(other).to_string().len(),
-        }
+/// About how many bytes the literal takes as JSON (the runtime checks exactly).
+fn json_len(literal: &Lit) -> usize {
+    match literal {
+        Lit::Str(text) => text.value().len() + 2,
+        other => quote::ToTokens::to_token_stream(other).to_string().len(),
     }
 }

@@ -92,7 +92,7 @@ impl LockManager {
     /// Acquires `lock_id` and returns a [`Lease`] that renews itself until it
     /// is released or dropped.
     ///
-    /// A held lock is an immediate [`Error::Acquisition`], unless
+    /// A held lock is an immediate [`Error::Acquisition`](crate::Error::Acquisition), unless
     /// [`LockOptions::wait`] is given: then acquisition retries with jittered
     /// exponential backoff until it wins or the wait has passed.
     pub async fn acquire(&self, lock_id: impl AsRef<str>, options: LockOptions) -> Result<Lease> {
@@ -142,11 +142,11 @@ impl LockManager {
 
     /// Runs `work` while holding `lock_id` and returns its value.
     ///
-    /// When the lock is held elsewhere, returns [`Error::Acquisition`] without
+    /// When the lock is held elsewhere, returns [`Error::Acquisition`](crate::Error::Acquisition) without
     /// running `work`. The lock is released when `work` returns, when it
     /// panics (the panic then continues), and when the returned future is
     /// dropped. If the lease is lost while `work` runs, `work` is stopped
-    /// (its future dropped) and [`Error::LeaseLost`] is returned: another
+    /// (its future dropped) and [`Error::LeaseLost`](crate::Error::LeaseLost) is returned: another
     /// process may already hold the lock.
     ///
     /// ```

@@ -22,6 +22,11 @@ pub(crate) fn lock_info(lock_id: &str, source: &Value) -> Option<LockInfo> {
     })
 }
 
+/// Reads a lock from a search hit (`_id` and `_source`).
+pub(crate) fn lock_info_from_hit(hit: &Value) -> Option<LockInfo> {
+    lock_info(hit["_id"].as_str()?, &hit["_source"])
+}
+
 /// Dates are ISO-8601 instants (Kibana's format); epoch millis are accepted too.
 fn instant(value: &Value) -> Option<SystemTime> {
     match value {

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use serde_json::{Value, json};
 
 use super::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
@@ -27,6 +28,24 @@ const RETRY_ON_CONFLICT: u32 = 10;
 
 /// The default time limit of one request to the engine.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client for the cluster at `url` (one node, no sniffing), for callers
+/// that have a URL rather than a configured client.
+///
+/// ```
+/// let client = eslock::store::elasticsearch::client("http://127.0.0.1:9200").unwrap();
+/// let manager = eslock::LockManager::elasticsearch(client);
+/// assert!(eslock::store::elasticsearch::client("not a url").is_err());
+/// ```
+pub fn client(url: &str) -> Result<Elasticsearch> {
+    let parsed = url
+        .parse()
+        .map_err(|err| crate::Error::invalid_option("url", format!("{url:?} is not a URL: {err}")))?;
+    let transport = TransportBuilder::new(SingleNodeConnectionPool::new(parsed))
+        .build()
+        .map_err(|err| crate::Error::invalid_option("url", format!("no HTTP client for {url}: {err}")))?;
+    Ok(Elasticsearch::new(transport))
+}
 
 /// Locks stored in an Elasticsearch or OpenSearch cluster.
 ///
@@ -99,6 +118,26 @@ impl ElasticsearchStore {
         Ok(Some((result, reply)))
     }
 
+    /// Every lock document (at most 10,000); `None` when the index is missing.
+    /// Search only sees refreshed documents; listing is an operator action,
+    /// so it pays for one explicit refresh to be exact.
+    async fn search_all(&self, context: Context<'_>) -> Result<Option<Reply>> {
+        let index = encode_segment(self.layout.concrete_index());
+        let refresh = self.request(context, Method::Post, &format!("/{index}/_refresh"), None).await?;
+        if refresh.status == 404 {
+            return Ok(None);
+        }
+        if !refresh.is_success() {
+            return Err(context.unexpected(&refresh).into());
+        }
+        let query = json!({ "size": 10_000, "query": { "match_all": {} } });
+        let reply = self.request(context, Method::Post, &format!("/{index}/_search"), Some(&query)).await?;
+        if !reply.is_success() {
+            return Err(context.unexpected(&reply).into());
+        }
+        Ok(Some(reply))
+    }
+
     fn info_from_update(context: Context<'_>, lock_id: &LockId, reply: &Reply) -> Result<LockInfo> {
         let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", reply))?;
         Ok(document::lock_info(lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", reply))?)
@@ -118,7 +157,7 @@ impl LockStore for ElasticsearchStore {
                 "_source": true,
                 "script": {
                     "lang": "painless",
-                    "source": scripts::acquire(),
+                    "source": &*scripts::ACQUIRE,
                     "params": {
                         "token": request.token,
                         "ttl": request.ttl.as_millis() as u64,
@@ -147,7 +186,7 @@ impl LockStore for ElasticsearchStore {
                 "_source": true,
                 "script": {
                     "lang": "painless",
-                    "source": scripts::extend(),
+                    "source": &*scripts::EXTEND,
                     "params": { "token": token, "ttl": ttl.as_millis() as u64 }
                 }
             });
@@ -189,27 +228,14 @@ impl LockStore for ElasticsearchStore {
     fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
         Box::pin(async move {
             let context = Context { operation: Operation::List, lock_id: None };
-            let index = encode_segment(self.layout.concrete_index());
-            // Search only sees refreshed documents; listing is an operator
-            // action, so it pays for one explicit refresh to be exact.
-            let refresh = self.request(context, Method::Post, &format!("/{index}/_refresh"), None).await?;
-            if refresh.status == 404 {
+            let Some(reply) = self.search_all(context).await? else {
                 return Ok(Vec::new());
-            }
-            if !refresh.is_success() {
-                return Err(context.unexpected(&refresh).into());
-            }
-            let query = json!({ "size": 10_000, "query": { "match_all": {} } });
-            let reply = self.request(context, Method::Post, &format!("/{index}/_search"), Some(&query)).await?;
-            if !reply.is_success() {
-                return Err(context.unexpected(&reply).into());
-            }
+            };
             let hits = reply.body.pointer("/hits/hits").and_then(Value::as_array).ok_or_else(|| context.malformed("no hits", &reply))?;
             let now = SystemTime::now();
             let mut locks = Vec::with_capacity(hits.len());
             for hit in hits {
-                let lock = hit["_id"].as_str().and_then(|id| document::lock_info(id, &hit["_source"]));
-                let lock = lock.ok_or_else(|| context.malformed("lock fields in a hit", &reply))?;
+                let lock = document::lock_info_from_hit(hit).ok_or_else(|| context.malformed("lock fields in a hit", &reply))?;
                 if !lock.is_expired_at(now) {
                     locks.push(lock);
                 }

@@ -5,6 +5,8 @@
 //! (`token`, `metadata`, `createdAt`, `expiresAt` as ISO-8601 instants), plus
 //! `fencingToken`, so Rust processes and Kibana nodes exclude each other.
 
+use std::sync::LazyLock;
+
 /// Shared helper: a lock's expiry in epoch millis (0 when missing).
 const EXPIRES_AT: &str = "
 long expiresAtMillis(def value) {
@@ -56,10 +58,8 @@ pub(crate) const RELEASE: &str = "
 if (ctx._source.token == params.token) { ctx.op = 'delete'; } else { ctx.op = 'noop'; }
 ";
 
-pub(crate) fn acquire() -> String {
-    format!("{EXPIRES_AT}{ACQUIRE_BODY}")
-}
+/// The full acquire script, assembled once.
+pub(crate) static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{ACQUIRE_BODY}"));
 
-pub(crate) fn extend() -> String {
-    format!("{EXPIRES_AT}{EXTEND_BODY}")
-}
+/// The full extend script, assembled once.
+pub(crate) static EXTEND: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{EXTEND_BODY}"));

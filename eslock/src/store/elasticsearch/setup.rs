@@ -145,7 +145,7 @@ fn field_problem(field: &str, found: &Value) -> Option<String> {
 /// lock: deleting it must never free a lock someone holds.
 async fn repair(store: &ElasticsearchStore, problems: &[String]) -> Result<()> {
     let index = encode_segment(store.layout.concrete_index());
-    let live = count_live_locks(store, &index).await?;
+    let live = count_live_locks(store).await?;
     if live > 0 {
         return Err(incompatible(
             store,
@@ -163,19 +163,16 @@ async fn repair(store: &ElasticsearchStore, problems: &[String]) -> Result<()> {
     create_index(store).await
 }
 
-async fn count_live_locks(store: &ElasticsearchStore, index: &str) -> Result<usize> {
-    expect_success(store.request(CONTEXT, Method::Post, &format!("/{index}/_refresh"), None).await?)?;
-    let query = json!({ "size": 10_000, "query": { "match_all": {} } });
-    let reply = store.request(CONTEXT, Method::Post, &format!("/{index}/_search"), Some(&query)).await?;
-    if !reply.is_success() {
-        return Err(CONTEXT.unexpected(&reply).into());
-    }
+async fn count_live_locks(store: &ElasticsearchStore) -> Result<usize> {
+    let Some(reply) = store.search_all(CONTEXT).await? else {
+        return Ok(0);
+    };
     let now = SystemTime::now();
     let hits = reply.body.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default();
     // A document we cannot read counts as live: when unsure, keep it.
     Ok(hits
         .iter()
-        .filter(|hit| document::lock_info("", &hit["_source"]).is_none_or(|lock| !lock.is_expired_at(now)))
+        .filter(|hit| document::lock_info_from_hit(hit).is_none_or(|lock| !lock.is_expired_at(now)))
         .count())
 }
 

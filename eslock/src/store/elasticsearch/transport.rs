@@ -112,7 +112,7 @@ pub(crate) async fn send(
                 path,
                 HeaderMap::new(),
                 None::<&()>,
-                body.map(|value| JsonBody::new(value.clone())),
+                body.map(JsonBody::new),
                 timeout,
             )
             .await;
