@@ -28,7 +28,7 @@ pub fn table(locks: &[LockInfo], now: SystemTime) -> String {
         .map(|lock| {
             [
                 lock.lock_id.clone(),
-                lock.fencing_token.to_string(),
+                lock.fencing_token.map_or_else(|| "-".to_string(), |token| token.to_string()),
                 expires_in(lock, now),
                 humantime::format_rfc3339_seconds(lock.created_at).to_string(),
                 lock.metadata.to_string(),
@@ -64,7 +64,7 @@ mod tests {
             created_at: now,
             expires_at: now + Duration::from_secs(90),
             metadata: json!({ "host": "a" }),
-            fencing_token: 7,
+            fencing_token: Some(7),
         };
         let text = table(&[lock], now);
         let lines: Vec<&str> = text.lines().collect();

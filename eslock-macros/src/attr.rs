@@ -74,6 +74,8 @@ impl Parse for ExclusiveArgs {
                     if ttl.1.is_zero() {
                         return Err(syn::Error::new(ttl.0.span(), "ttl must be more than zero; write for example ttl = \"30s\""));
                     }
+                    // The runtime's own bounds, so that what compiles also runs.
+                    eslock_rules::check_ttl(ttl.1).map_err(|err| syn::Error::new(ttl.0.span(), err.to_string()))?;
                     args.ttl = Some(ttl.1);
                 }
                 "wait" => args.wait = Some(parse_duration_option(input, &option)?.1),

@@ -19,16 +19,23 @@ use std::time::Duration;
 mod duration;
 mod lock_id;
 mod template;
+mod ttl;
 
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use lock_id::{LockIdError, MAX_LOCK_ID_LEN, check_lock_id, is_lock_id_char};
 pub use template::{Segment, TemplateError, parse_template};
+pub use ttl::{MAX_TTL, MIN_TTL, TtlError, check_ttl};
 
 /// Largest accepted metadata, as serialized JSON, in bytes.
 pub const MAX_METADATA_BYTES: usize = 8 * 1024;
 
 /// Longest accepted metadata key, in bytes.
 pub const MAX_METADATA_KEY_LEN: usize = 256;
+
+/// Deepest accepted nesting of metadata objects and arrays (the metadata
+/// object itself is level 1). Deeper JSON may be stored by the engine but not
+/// read back by every JSON parser.
+pub const MAX_METADATA_DEPTH: usize = 32;
 
 /// The default lease TTL.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
@@ -58,6 +65,11 @@ pub enum MetadataError {
         /// The repeated key.
         key: String,
     },
+    /// Objects and arrays are nested deeper than [`MAX_METADATA_DEPTH`].
+    TooDeep {
+        /// The nesting depth found.
+        depth: usize,
+    },
 }
 
 impl fmt::Display for MetadataError {
@@ -79,6 +91,10 @@ impl fmt::Display for MetadataError {
             MetadataError::DuplicateKey { key } => {
                 write!(f, "lock metadata key `{key}` is given more than once")
             }
+            MetadataError::TooDeep { depth } => write!(
+                f,
+                "lock metadata is nested {depth} levels deep; the limit is {MAX_METADATA_DEPTH}"
+            ),
         }
     }
 }
@@ -92,6 +108,15 @@ pub fn check_metadata_key(key: &str) -> Result<(), MetadataError> {
     }
     if key.len() > MAX_METADATA_KEY_LEN {
         return Err(MetadataError::KeyTooLong { len: key.len() });
+    }
+    Ok(())
+}
+
+/// Checks how deeply metadata objects and arrays are nested (`depth`
+/// counts the metadata object itself as 1).
+pub fn check_metadata_depth(depth: usize) -> Result<(), MetadataError> {
+    if depth > MAX_METADATA_DEPTH {
+        return Err(MetadataError::TooDeep { depth });
     }
     Ok(())
 }

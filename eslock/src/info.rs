@@ -7,12 +7,13 @@ use serde_json::Value;
 /// A lock as the store holds it.
 ///
 /// ```
-/// # async fn demo() -> eslock::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> eslock::Result<()> {
 /// let manager = eslock::LockManager::in_memory();
 /// let lease = manager.acquire("nightly-report", eslock::LockOptions::default()).await?;
 /// let info = manager.get("nightly-report").await?.expect("held");
 /// assert_eq!(info.lock_id, "nightly-report");
-/// assert_eq!(info.fencing_token, lease.fencing_token());
+/// assert_eq!(info.fencing_token, Some(lease.fencing_token()));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +28,11 @@ pub struct LockInfo {
     pub expires_at: SystemTime,
     /// The JSON object the holder stored with the lock.
     pub metadata: Value,
-    /// Strictly increasing across successive acquisitions of this lock id.
-    pub fencing_token: u64,
+    /// The holder's fencing token: strictly increasing across successive
+    /// acquisitions of this lock id. `None` when the holder did not write one
+    /// (a Kibana node sharing the index); never a number left behind by an
+    /// earlier holder.
+    pub fencing_token: Option<u64>,
 }
 
 impl LockInfo {

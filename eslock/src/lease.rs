@@ -1,7 +1,7 @@
-//! A held lock: renewed in the background while it lives, with a `lost`
-//! signal when it can no longer be trusted, and released on every exit path.
+//! A held lock: renewed in the background while it lives, trusted only until
+//! its trust deadline, and released on every exit path.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
@@ -10,24 +10,33 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::error::Result;
+use crate::pending::{PendingGuard, PendingWork};
 use crate::store::LockStore;
 use crate::{LockId, LockInfo};
 
 /// A lock held by this process.
 ///
-/// While the `Lease` lives, a background task extends it at most every
-/// TTL/3, retrying transient failures. The lease is *lost* — [`Lease::lost`]
-/// completes and [`Lease::is_lost`] turns true — when the store reports that
-/// another token holds the lock, or when no renewal has succeeded within the
-/// TTL minus a safety margin, counted on the local monotonic clock from the
-/// moment the last successful renewal was sent.
+/// A lease is trusted until its *trust deadline*: the moment the request
+/// behind its last successful acquisition or renewal was sent, plus the TTL
+/// that request asked for, minus a safety margin of TTL/5, counted on the
+/// local monotonic clock. Past it the lease is *lost* — [`Lease::is_lost`]
+/// says so and [`Lease::lost`] completes — whether or not the background
+/// task has run. It is also lost as soon as the store reports that its token
+/// no longer holds the lock. A lost lease stays lost.
 ///
-/// Release it with [`Lease::release`]. Dropping it instead schedules a
-/// release on the current Tokio runtime; with no runtime left, the TTL frees
-/// the lock.
+/// While the `Lease` lives, a background task extends it about every TTL/3,
+/// retrying failures within the deadline. Release it with
+/// [`Lease::release`]; dropping it instead schedules a release on the current
+/// Tokio runtime (with no runtime left, the TTL frees the lock).
+///
+/// What a lease cannot promise: a process that is paused (a GC pause, a
+/// stopped VM) after checking [`Lease::is_lost`] can still act after its
+/// lease ended. Pass [`Lease::fencing_token`] with every write downstream so
+/// the resource itself can refuse a stale holder.
 ///
 /// ```
-/// # async fn demo() -> eslock::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> eslock::Result<()> {
 /// use eslock::{LockManager, LockOptions};
 ///
 /// let manager = LockManager::in_memory();
@@ -47,61 +56,147 @@ pub struct Lease {
 #[derive(Debug)]
 struct Shared {
     store: Arc<dyn LockStore>,
+    pending: Arc<PendingWork>,
     lock_id: LockId,
     token: String,
     fencing_token: u64,
     created_at: SystemTime,
-    state: Mutex<RenewalState>,
-    lost: watch::Sender<Option<String>>,
+    state: watch::Sender<LeaseState>,
+    /// One extend request in flight at a time, so replies cannot overtake
+    /// each other and put an older TTL back.
+    extend_gate: tokio::sync::Mutex<()>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct RenewalState {
+/// What the lease knows about its standing in the store.
+#[derive(Debug, Clone)]
+struct LeaseState {
+    /// The TTL later renewals ask for.
     ttl: Duration,
-    /// When the request behind the last successful acquire/extend was sent.
-    last_success_sent: Instant,
+    /// The last request the store granted: when it was sent and its TTL.
+    granted_sent: Instant,
+    granted_ttl: Duration,
+    /// An extend request whose reply has not come yet.
+    in_flight: Option<(Instant, Duration)>,
+    /// The smallest TTL of any extend request whose outcome stays unknown (it
+    /// failed or was abandoned): the engine may still apply it, late.
+    unsettled_ttl: Option<Duration>,
     expires_at: SystemTime,
+    lost: Option<String>,
 }
 
-/// How long before the TTL runs out (on the local clock) the lease is
-/// declared lost: room for clock drift and the request's own travel time.
-fn safety_margin(ttl: Duration) -> Duration {
-    ttl / 5
+/// When a grant sent at `sent` for `ttl` stops being trusted: the TTL minus
+/// a safety margin (TTL/5) for clock drift and travel time.
+pub(crate) fn trust_deadline(sent: Instant, ttl: Duration) -> Instant {
+    sent + ttl - ttl / 5
 }
 
-fn renewal_interval(ttl: Duration) -> Duration {
-    ttl / 3
-}
+impl LeaseState {
+    /// The trust deadline. The store's expiry is at least the last grant's
+    /// send time plus its TTL; a request still in flight, or one whose
+    /// outcome is unknown, may be applied later and set a shorter expiry
+    /// (its own send time, or the last grant's if later, plus its TTL).
+    fn deadline(&self) -> Instant {
+        let granted_ttl = self.unsettled_ttl.map_or(self.granted_ttl, |ttl| ttl.min(self.granted_ttl));
+        let granted = trust_deadline(self.granted_sent, granted_ttl);
+        match self.in_flight {
+            Some((sent, ttl)) => granted.min(trust_deadline(sent, ttl)),
+            None => granted,
+        }
+    }
 
-impl RenewalState {
-    fn trust_deadline(&self) -> Instant {
-        self.last_success_sent + self.ttl - safety_margin(self.ttl)
+    /// The TTL that paces renewals: never longer than what the deadline uses.
+    fn effective_ttl(&self) -> Duration {
+        self.unsettled_ttl.map_or(self.ttl, |ttl| ttl.min(self.ttl))
     }
 }
 
-impl Lease {
-    /// Starts the lease for a lock just acquired with a request sent at `sent`.
-    pub(crate) fn start(store: Arc<dyn LockStore>, info: LockInfo, ttl: Duration, sent: Instant, renew: bool) -> Self {
-        let (lost, _) = watch::channel(None);
-        let shared = Arc::new(Shared {
+/// A lock the store has just granted, not yet handed out as a [`Lease`].
+/// Dropped, it releases the lock: whoever stops caring about an acquisition
+/// (a cancelled caller, a reply that came too late) cannot leave it held.
+#[derive(Debug)]
+pub(crate) struct Claim {
+    store: Arc<dyn LockStore>,
+    pending: Arc<PendingWork>,
+    lock_id: LockId,
+    info: Option<LockInfo>,
+    guard: Option<PendingGuard>,
+}
+
+impl Claim {
+    pub(crate) fn new(store: Arc<dyn LockStore>, pending: Arc<PendingWork>, lock_id: LockId, info: LockInfo, guard: PendingGuard) -> Self {
+        Claim {
             store,
-            lock_id: LockId::new(&info.lock_id).expect("the store returns the id it was given"),
+            pending,
+            lock_id,
+            info: Some(info),
+            guard: Some(guard),
+        }
+    }
+
+    pub(crate) fn info(&self) -> &LockInfo {
+        self.info.as_ref().expect("a claim holds its lock until taken")
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let (Some(info), Some(guard)) = (self.info.take(), self.guard.take()) {
+            schedule_release(Arc::clone(&self.store), self.lock_id.clone(), info.token, guard);
+        }
+    }
+}
+
+/// Releases `token`'s hold on `lock_id` in the background; `guard` marks the
+/// work pending until the store has answered.
+pub(crate) fn schedule_release(store: Arc<dyn LockStore>, lock_id: LockId, token: String, guard: PendingGuard) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        tracing::debug!(%lock_id, "no runtime to release the lock; its TTL will free it");
+        return;
+    };
+    runtime.spawn(async move {
+        match store.release(&lock_id, &token).await {
+            Ok(released) => tracing::debug!(%lock_id, released, "scheduled release done"),
+            Err(err) => tracing::warn!(%lock_id, error = %err, "scheduled release failed; the TTL will free the lock"),
+        }
+        drop(guard);
+    });
+}
+
+impl Lease {
+    /// Starts the lease for a claim granted by a request sent at `sent`.
+    /// `None` (and the claim released) when the trust deadline has already
+    /// passed: such a lease must never be handed out.
+    pub(crate) fn start(mut claim: Claim, ttl: Duration, sent: Instant, renew: bool) -> Option<Self> {
+        if Instant::now() >= trust_deadline(sent, ttl) {
+            return None;
+        }
+        let info = claim.info.take().expect("a claim holds its lock until taken");
+        drop(claim.guard.take());
+        let (state, _) = watch::channel(LeaseState {
+            ttl,
+            granted_sent: sent,
+            granted_ttl: ttl,
+            in_flight: None,
+            unsettled_ttl: None,
+            expires_at: info.expires_at,
+            lost: None,
+        });
+        let shared = Arc::new(Shared {
+            store: Arc::clone(&claim.store),
+            pending: Arc::clone(&claim.pending),
+            lock_id: claim.lock_id.clone(),
             token: info.token,
-            fencing_token: info.fencing_token,
+            fencing_token: info.fencing_token.unwrap_or_default(),
             created_at: info.created_at,
-            state: Mutex::new(RenewalState {
-                ttl,
-                last_success_sent: sent,
-                expires_at: info.expires_at,
-            }),
-            lost,
+            state,
+            extend_gate: tokio::sync::Mutex::new(()),
         });
         let renewal = tokio::spawn(keep_alive(Arc::clone(&shared), renew));
-        Lease {
+        Some(Lease {
             shared,
             renewal,
             released: false,
-        }
+        })
     }
 
     /// The lock id.
@@ -114,8 +209,10 @@ impl Lease {
         &self.shared.token
     }
 
-    /// Strictly increasing across successive acquisitions of this lock id:
-    /// pass it with downstream writes so they can reject stale holders.
+    /// Strictly increasing across successive acquisitions of this lock id
+    /// (after release, force-release, expiry and fail-over, whatever the
+    /// clocks do): pass it with downstream writes so they can reject stale
+    /// holders.
     pub fn fencing_token(&self) -> u64 {
         self.shared.fencing_token
     }
@@ -128,31 +225,34 @@ impl Lease {
     /// When the lease expires unless renewed again (store clock), as of the
     /// last successful renewal.
     pub fn expires_at(&self) -> SystemTime {
-        self.shared.state().expires_at
+        self.shared.state.borrow().expires_at
     }
 
     /// Extends the lease to `ttl` from now, and makes `ttl` the TTL of later
-    /// renewals. `false` when the lock is no longer ours (the lease is then lost).
+    /// renewals. The trust deadline follows at once: a shorter TTL shortens
+    /// it while the request is still in flight. `false` when the lock is no
+    /// longer ours, or the lease was already lost (it stays lost).
     pub async fn extend(&self, ttl: Duration) -> Result<bool> {
         crate::options::check_ttl(ttl)?;
-        self.shared.extend(ttl).await
+        self.shared.extend(Some(ttl)).await
     }
 
-    /// Completes when the lease is lost. Never completes for a healthy lease.
+    /// Completes when the lease is lost: at its trust deadline at the latest,
+    /// even if no renewal task got to run. Never completes for a healthy lease.
     pub async fn lost(&self) {
-        let mut receiver = self.shared.lost.subscribe();
-        // The sender lives in `shared`, which outlives this borrow.
-        let _ = receiver.wait_for(Option::is_some).await;
+        self.shared.lost().await
     }
 
-    /// Whether the lease has been lost.
+    /// Whether the lease is lost. Computed from the trust deadline now, not
+    /// from what the background task last saw.
     pub fn is_lost(&self) -> bool {
-        self.shared.lost.borrow().is_some()
+        self.shared.check_lost()
     }
 
     /// Why the lease was lost, if it was.
     pub fn lost_reason(&self) -> Option<String> {
-        self.shared.lost.borrow().clone()
+        self.shared.check_lost();
+        self.shared.state.borrow().lost.clone()
     }
 
     /// Stops renewal without releasing: the lock stays held until its TTL
@@ -181,34 +281,19 @@ impl Drop for Lease {
         if self.released {
             return;
         }
-        let shared = Arc::clone(&self.shared);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    match shared.store.release(&shared.lock_id, &shared.token).await {
-                        Ok(released) => tracing::debug!(lock_id = %shared.lock_id, released, "dropped lease released"),
-                        Err(err) => tracing::warn!(lock_id = %shared.lock_id, error = %err, "releasing a dropped lease failed; its TTL will free it"),
-                    }
-                });
-            }
-            Err(_) => {
-                tracing::debug!(lock_id = %self.shared.lock_id, "lease dropped outside a runtime; its TTL will free it");
-            }
-        }
+        let shared = &self.shared;
+        let guard = shared.pending.start(shared.lock_id.as_str());
+        schedule_release(Arc::clone(&shared.store), shared.lock_id.clone(), shared.token.clone(), guard);
     }
 }
 
 impl Shared {
-    fn state(&self) -> RenewalState {
-        *self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn declare_lost(&self, reason: String) {
         let mut first = false;
-        self.lost.send_if_modified(|current| {
-            first = current.is_none();
+        self.state.send_if_modified(|state| {
+            first = state.lost.is_none();
             if first {
-                *current = Some(reason.clone());
+                state.lost = Some(reason.clone());
             }
             first
         });
@@ -217,20 +302,68 @@ impl Shared {
         }
     }
 
-    async fn extend(&self, ttl: Duration) -> Result<bool> {
+    /// Whether the lease is lost, declaring it so once its deadline has passed.
+    fn check_lost(&self) -> bool {
+        let (lost, deadline, ttl) = {
+            let state = self.state.borrow();
+            (state.lost.is_some(), state.deadline(), state.effective_ttl())
+        };
+        if !lost && Instant::now() >= deadline {
+            self.declare_lost(format!("no renewal succeeded within the TTL ({ttl:?}) minus the safety margin"));
+            return true;
+        }
+        lost
+    }
+
+    async fn lost(&self) {
+        let mut changes = self.state.subscribe();
+        loop {
+            if self.check_lost() {
+                return;
+            }
+            let deadline = changes.borrow_and_update().deadline();
+            tokio::select! {
+                // The sender lives in `self`: `changed` cannot fail while we borrow it.
+                _ = changes.changed() => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    /// Sends one extend request (with `ttl`, or the lease's current TTL) and
+    /// records what it means for the trust deadline.
+    async fn extend(&self, ttl: Option<Duration>) -> Result<bool> {
+        let _gate = self.extend_gate.lock().await;
+        if self.check_lost() {
+            return Ok(false);
+        }
         let sent = Instant::now();
-        match self.store.extend(&self.lock_id, &self.token, ttl).await? {
-            Some(info) => {
-                let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut ttl_in_force = ttl.unwrap_or_default();
+        self.state.send_modify(|state| {
+            if let Some(ttl) = ttl {
                 state.ttl = ttl;
-                if sent > state.last_success_sent {
-                    state.last_success_sent = sent;
+            }
+            ttl_in_force = state.ttl;
+            state.in_flight = Some((sent, state.ttl));
+        });
+        // Until a reply settles it, the request counts as unsettled: if this
+        // future is dropped or fails, the engine may still apply it later.
+        let mut unsettled = Unsettled { state: &self.state, ttl: Some(ttl_in_force) };
+        let reply = self.store.extend(&self.lock_id, &self.token, ttl_in_force).await?;
+        unsettled.ttl = None;
+        match reply {
+            Some(info) => {
+                self.state.send_modify(|state| {
+                    state.in_flight = None;
+                    state.granted_sent = sent;
+                    state.granted_ttl = ttl_in_force;
                     state.expires_at = info.expires_at;
-                }
+                });
                 tracing::debug!(lock_id = %self.lock_id, "lease extended");
-                Ok(true)
+                Ok(!self.check_lost())
             }
             None => {
+                self.state.send_modify(|state| state.in_flight = None);
                 self.declare_lost("the store no longer holds this lease's token (expired, taken over or force-released)".into());
                 Ok(false)
             }
@@ -238,38 +371,54 @@ impl Shared {
     }
 }
 
+/// An extend request without a reply yet; dropped unsettled (an error, or
+/// the future abandoned), its TTL keeps bounding the trust deadline.
+struct Unsettled<'a> {
+    state: &'a watch::Sender<LeaseState>,
+    ttl: Option<Duration>,
+}
+
+impl Drop for Unsettled<'_> {
+    fn drop(&mut self) {
+        if let Some(ttl) = self.ttl {
+            self.state.send_modify(|state| {
+                state.in_flight = None;
+                state.unsettled_ttl = Some(state.unsettled_ttl.map_or(ttl, |known| known.min(ttl)));
+            });
+        }
+    }
+}
+
 /// The background task: renews the lease (unless `renew` is false) and
-/// declares it lost when it can no longer be trusted.
+/// declares it lost when its trust deadline passes.
 async fn keep_alive(shared: Arc<Shared>, renew: bool) {
+    let mut changes = shared.state.subscribe();
     let mut backoff: Option<Backoff> = None;
     loop {
-        let state = shared.state();
-        if !renew {
-            tokio::time::sleep_until(state.trust_deadline()).await;
-            if Instant::now() >= shared.state().trust_deadline() {
-                shared.declare_lost(format!("the lease was not renewed and its TTL ({:?}) ran out", state.ttl));
-                return;
-            }
-            continue;
-        }
-        let interval = renewal_interval(state.ttl);
-        let next = match backoff.as_mut() {
-            // After a failure, retry sooner, but never wait longer than the interval.
-            Some(backoff) => Instant::now() + backoff.next_delay().min(interval),
-            None => state.last_success_sent + interval,
-        };
-        let deadline = state.trust_deadline();
-        tokio::time::sleep_until(next.min(deadline)).await;
-
-        if Instant::now() >= shared.state().trust_deadline() {
-            shared.declare_lost(format!(
-                "no renewal succeeded within the TTL ({:?}) minus the safety margin",
-                state.ttl
-            ));
+        if shared.check_lost() {
             return;
         }
-        let remaining = shared.state().trust_deadline() - Instant::now();
-        match tokio::time::timeout(remaining, shared.extend(state.ttl)).await {
+        let (deadline, next_renewal) = {
+            let state = changes.borrow_and_update();
+            let interval = state.effective_ttl() / 3;
+            let next = match backoff.as_mut() {
+                // After a failure, retry sooner, but never wait longer than the interval.
+                Some(backoff) => Instant::now() + backoff.next_delay().min(interval),
+                None => state.granted_sent + interval,
+            };
+            (state.deadline(), next)
+        };
+        let wake = if renew { next_renewal.min(deadline) } else { deadline };
+        tokio::select! {
+            // A user's extend changed the schedule: compute it again.
+            _ = changes.changed() => continue,
+            () = tokio::time::sleep_until(wake) => {}
+        }
+        if !renew || shared.check_lost() {
+            continue;
+        }
+        let remaining = shared.state.borrow().deadline().saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, shared.extend(None)).await {
             Ok(Ok(true)) => backoff = None,
             Ok(Ok(false)) => return,
             Ok(Err(err)) => {
@@ -277,8 +426,7 @@ async fn keep_alive(shared: Arc<Shared>, renew: bool) {
                 backoff.get_or_insert_with(|| Backoff::new(Duration::from_millis(50), Duration::from_secs(2)));
             }
             Err(_) => {
-                tracing::warn!(lock_id = %shared.lock_id, "lease renewal did not answer in time");
-                // The loop's deadline check declares the lease lost.
+                tracing::warn!(lock_id = %shared.lock_id, "lease renewal did not answer before the trust deadline");
             }
         }
     }

@@ -55,6 +55,7 @@ mod lease;
 mod manager;
 mod name;
 mod options;
+mod pending;
 mod startup;
 pub mod store;
 

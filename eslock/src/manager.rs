@@ -11,8 +11,10 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::error::{LeaseLostError, LockAcquisitionError, Result};
+use crate::error::{BackendError, LeaseLostError, LockAcquisitionError, Operation, Result};
+use crate::lease::{Claim, schedule_release};
 use crate::options::ResolvedOptions;
+use crate::pending::PendingWork;
 use crate::store::elasticsearch::{ElasticsearchStore, IndexLayout};
 use crate::store::memory::MemoryStore;
 use crate::store::{AcquireOutcome, AcquireRequest, LockStore};
@@ -45,6 +47,45 @@ struct Inner {
     store: Arc<dyn LockStore>,
     default_ttl: Duration,
     setup_done: OnceCell<()>,
+    pending: Arc<PendingWork>,
+}
+
+/// What one acquisition attempt found.
+enum Attempt {
+    Granted(Claim),
+    Held(Option<LockInfo>),
+}
+
+/// Why an attempt did not end in a lease.
+enum Refusal {
+    /// Another holder has the lock (their lock, when the store returned it).
+    Held(Option<LockInfo>),
+    /// The grant arrived after its trust deadline and was given back.
+    TooLate,
+}
+
+impl Refusal {
+    fn into_error(self, lock_id: &LockId, waited: Option<Duration>) -> crate::Error {
+        match self {
+            Refusal::Held(holder) => {
+                tracing::debug!(lock_id = %lock_id, "lock held by another holder");
+                LockAcquisitionError {
+                    lock_id: lock_id.as_str().to_string(),
+                    holder_metadata: holder.as_ref().map(|h| h.metadata.clone()),
+                    holder_expires_at: holder.as_ref().map(|h| h.expires_at),
+                    waited,
+                }
+                .into()
+            }
+            Refusal::TooLate => LeaseLostError {
+                lock_id: lock_id.as_str().to_string(),
+                reason: "the acquire reply came after the lease's trust deadline (TTL minus the safety margin) had passed; \
+                         the lock was given back"
+                    .into(),
+            }
+            .into(),
+        }
+    }
 }
 
 impl LockManager {
@@ -106,37 +147,65 @@ impl LockManager {
         let started = Instant::now();
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         loop {
-            let request = AcquireRequest {
-                lock_id: lock_id.clone(),
-                token: uuid::Uuid::new_v4().to_string(),
-                ttl: options.ttl,
-                metadata: options.metadata.clone(),
-            };
+            // Our own unfinished work on this id (a release scheduled by a
+            // dropped lease, an acquire whose caller went away) goes first.
+            self.inner.pending.settled(lock_id.as_str()).await;
             let sent = Instant::now();
-            let holder = match self.inner.store.acquire(&request).await? {
-                AcquireOutcome::Acquired(info) => {
-                    tracing::debug!(lock_id = %lock_id, fencing_token = info.fencing_token, token = %info.token, "lock acquired");
-                    return Ok(Lease::start(Arc::clone(&self.inner.store), info, options.ttl, sent, options.renew));
+            let holder = match self.attempt(&lock_id, &options).await? {
+                Attempt::Granted(claim) => {
+                    let info = claim.info();
+                    tracing::debug!(lock_id = %lock_id, fencing_token = ?info.fencing_token, token = %info.token, "lock acquired");
+                    match Lease::start(claim, options.ttl, sent, options.renew) {
+                        Some(lease) => return Ok(lease),
+                        // The reply came after the lease's trust deadline: the
+                        // claim is released, and the lease never handed out.
+                        None => Refusal::TooLate,
+                    }
                 }
-                AcquireOutcome::Held(holder) => holder,
+                Attempt::Held(holder) => Refusal::Held(holder),
             };
             let waited = started.elapsed();
             match options.wait {
                 Some(wait) if waited < wait => {
-                    tracing::debug!(lock_id = %lock_id, ?waited, "lock held; waiting");
+                    tracing::debug!(lock_id = %lock_id, ?waited, "lock not acquired; waiting");
                     tokio::time::sleep(backoff.next_delay().min(wait - waited)).await;
                 }
-                _ => {
-                    tracing::debug!(lock_id = %lock_id, "lock held by another holder");
-                    return Err(LockAcquisitionError {
-                        lock_id: lock_id.as_str().to_string(),
-                        holder_metadata: holder.as_ref().map(|h| h.metadata.clone()),
-                        holder_expires_at: holder.as_ref().map(|h| h.expires_at),
-                        waited: options.wait.map(|_| waited),
-                    }
-                    .into());
+                _ => return Err(holder.into_error(&lock_id, options.wait.map(|_| waited))),
+            }
+        }
+    }
+
+    /// One acquisition attempt. It runs as a task of its own so that a
+    /// caller who stops waiting (a timeout, a dropped future) cannot leave
+    /// the lock held: the task sees the reply through, and a grant nobody
+    /// takes is released.
+    async fn attempt(&self, lock_id: &LockId, options: &ResolvedOptions) -> Result<Attempt> {
+        let store = Arc::clone(&self.inner.store);
+        let pending = Arc::clone(&self.inner.pending);
+        let guard = pending.start(lock_id.as_str());
+        let request = AcquireRequest {
+            lock_id: lock_id.clone(),
+            token: uuid::Uuid::new_v4().to_string(),
+            ttl: options.ttl,
+            metadata: options.metadata.clone(),
+        };
+        let task = tokio::spawn(async move {
+            match store.acquire(&request).await {
+                Ok(AcquireOutcome::Acquired(info)) => Ok(Attempt::Granted(Claim::new(store, pending, request.lock_id, info, guard))),
+                Ok(AcquireOutcome::Held(holder)) => Ok(Attempt::Held(holder)),
+                Err(err) => {
+                    // The outcome is unknown: the engine may have granted the
+                    // lock before the reply was lost. Releasing our own token
+                    // is harmless if it did not.
+                    schedule_release(store, request.lock_id, request.token, guard);
+                    Err(err)
                 }
             }
+        });
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Err(BackendError::new(Operation::Acquire, Some(lock_id), "the runtime shut down during the acquire request").into()),
         }
     }
 
@@ -174,17 +243,19 @@ impl LockManager {
             outcome = work => Some(outcome),
             () = lease.lost() => None,
         };
+        // Asked again after the callback: one that never yielded kept
+        // `lost()` from firing, but its deadline may have passed meanwhile.
+        let lost_reason = if lease.is_lost() { lease.lost_reason() } else { None };
         let lock_id = lease.lock_id().to_string();
-        let lost_reason = lease.lost_reason();
         if let Err(err) = lease.release().await {
             tracing::warn!(lock_id = %lock_id, error = %err, "release after with_lock failed; the TTL will free the lock");
         }
-        match outcome {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(panic)) => std::panic::resume_unwind(panic),
-            None => Err(LeaseLostError {
+        match (outcome, lost_reason) {
+            (Some(Err(panic)), _) => std::panic::resume_unwind(panic),
+            (Some(Ok(value)), None) => Ok(value),
+            (_, reason) => Err(LeaseLostError {
                 lock_id,
-                reason: lost_reason.unwrap_or_else(|| "lease lost".into()),
+                reason: reason.unwrap_or_else(|| "lease lost".into()),
             }
             .into()),
         }
@@ -311,6 +382,7 @@ impl LockManagerBuilder {
                 store,
                 default_ttl: self.default_ttl.unwrap_or(eslock_rules::DEFAULT_TTL),
                 setup_done: OnceCell::new(),
+                pending: Arc::default(),
             }),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use eslock_rules::{MetadataError, check_metadata_key, check_metadata_size};
+use eslock_rules::{MetadataError, check_metadata_depth, check_metadata_key, check_metadata_size};
 use serde_json::{Map, Value};
 
 use crate::LockId;
@@ -38,14 +38,16 @@ impl LockOptions {
 
     /// Lease time-to-live. The lease is renewed while it is held, at most
     /// every `ttl / 3`; a crashed holder's lock frees itself after `ttl`.
-    /// Must be more than zero.
+    /// From [`MIN_TTL`](crate::rules::MIN_TTL) (10 ms) to
+    /// [`MAX_TTL`](crate::rules::MAX_TTL) (100 years); anything else is an
+    /// [`Error::InvalidOption`] before any request.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
         self
     }
 
     /// A JSON object stored with the lock and shown to other contenders and
-    /// operators (at most 8 KiB as JSON).
+    /// operators (at most 8 KiB as JSON, nested at most 32 levels deep).
     pub fn metadata(mut self, metadata: Value) -> Self {
         self.metadata = Some(metadata);
         self
@@ -107,17 +109,8 @@ pub(crate) struct ResolvedOptions {
     pub renew: bool,
 }
 
-/// The smallest TTL the lease clock can work with.
-const MIN_TTL: Duration = Duration::from_millis(10);
-
 pub(crate) fn check_ttl(ttl: Duration) -> Result<()> {
-    if ttl < MIN_TTL {
-        return Err(Error::invalid_option("ttl", format!("ttl must be at least {} ms, got {ttl:?}", MIN_TTL.as_millis())));
-    }
-    if ttl.as_millis() > u64::MAX as u128 / 1000 {
-        return Err(Error::invalid_option("ttl", format!("ttl {ttl:?} is too large")));
-    }
-    Ok(())
+    eslock_rules::check_ttl(ttl).map_err(|err| Error::invalid_option("ttl", err.to_string()))
 }
 
 fn check_metadata(value: &Value) -> std::result::Result<Map<String, Value>, MetadataError> {
@@ -127,8 +120,27 @@ fn check_metadata(value: &Value) -> std::result::Result<Map<String, Value>, Meta
     for key in object.keys() {
         check_metadata_key(key)?;
     }
+    // Depth first: serializing very deep JSON recurses.
+    check_metadata_depth(nesting_depth(value))?;
     check_metadata_size(value.to_string().len())?;
     Ok(object.clone())
+}
+
+/// How deeply objects and arrays nest (a scalar is 0, `{}` is 1), without
+/// recursion so that hostile input cannot overflow the stack.
+fn nesting_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((value, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(map) => Box::new(map.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth);
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    deepest
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -169,6 +181,14 @@ mod tests {
             .metadata(json!({ "blob": "x".repeat(9000) }))
             .resolve(&id(), Duration::from_secs(1));
         assert!(matches!(big, Err(Error::InvalidMetadata(e)) if matches!(e.reason, MetadataError::TooLarge { .. })));
+        let mut deep = json!(1);
+        for _ in 0..200 {
+            deep = json!({ "d": deep });
+        }
+        let deep = LockOptions::default().metadata(deep).resolve(&id(), Duration::from_secs(1));
+        assert!(matches!(deep, Err(Error::InvalidMetadata(e)) if matches!(e.reason, MetadataError::TooDeep { depth: 200 })));
+        let huge_ttl = LockOptions::default().ttl(Duration::from_secs(10_000 * 365 * 86_400)).resolve(&id(), Duration::from_secs(1));
+        assert!(matches!(huge_ttl, Err(Error::InvalidOption(e)) if e.option == "ttl"));
         let empty_key = LockOptions::default().metadata(json!({ "": 1 })).resolve(&id(), Duration::from_secs(1));
         assert!(matches!(empty_key, Err(Error::InvalidMetadata(e)) if e.reason == MetadataError::EmptyKey));
     }

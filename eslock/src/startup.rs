@@ -11,7 +11,7 @@ use crate::{LockId, LockManager, LockOptions};
 
 /// The TTL of a `once` task's completion marker: for all practical purposes
 /// permanent; `force_release` the marker to run the task again.
-const DONE_MARKER_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+const DONE_MARKER_TTL: Duration = eslock_rules::MAX_TTL;
 
 /// What a task's body returns to the runner: its error rendered as text.
 #[doc(hidden)]

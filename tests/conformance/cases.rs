@@ -28,7 +28,7 @@ pub async fn acquire_store_and_release(backend: &impl Backend) {
     assert_eq!(info.lock_id, id);
     assert_eq!(info.token, lease.token());
     assert_eq!(info.metadata, metadata("a"));
-    assert_eq!(info.fencing_token, lease.fencing_token());
+    assert_eq!(info.fencing_token, Some(lease.fencing_token()));
     assert_eq!(info.expires_at.duration_since(info.created_at).unwrap(), ttl);
     assert_eq!(lease.created_at(), info.created_at);
 

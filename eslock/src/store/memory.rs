@@ -6,11 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tokio::time::Instant;
+
 use super::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
 use crate::{LockId, LockInfo};
 
 /// Locks kept in memory; one process only. Clones share the same locks, so
 /// several managers built on clones behave like processes sharing a cluster.
+///
+/// Expiry is decided on Tokio's clock, the clock leases count on, so tests
+/// with paused time (`tokio::time::pause`) see locks expire as they would.
 ///
 /// ```
 /// use eslock::{LockManager, MemoryStore};
@@ -19,16 +24,57 @@ use crate::{LockId, LockInfo};
 /// let a = LockManager::builder().store(store.clone()).build();
 /// let b = LockManager::builder().store(store).build();
 /// ```
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
 }
 
-#[derive(Debug, Default)]
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            state: Arc::new(Mutex::new(State {
+                locks: HashMap::new(),
+                last_fencing_token: 0,
+                clock: Clock::new(),
+            })),
+        }
+    }
+}
+
+#[derive(Debug)]
 struct State {
-    locks: HashMap<String, LockInfo>,
-    /// Last fencing token handed out by this store, for any lock id.
+    locks: HashMap<String, Held>,
+    /// Last fencing token handed out by this store, for any lock id; never
+    /// reset, so tokens of every id keep increasing without a clock.
     last_fencing_token: u64,
+    clock: Clock,
+}
+
+/// A lock and its expiry on Tokio's clock.
+#[derive(Debug)]
+struct Held {
+    info: LockInfo,
+    expires: Instant,
+}
+
+/// Tokio's clock, shown as wall-clock times in [`LockInfo`].
+#[derive(Debug)]
+struct Clock {
+    started: Instant,
+    started_wall: SystemTime,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Clock {
+            started: Instant::now(),
+            started_wall: SystemTime::now(),
+        }
+    }
+
+    fn wall(&self, at: Instant) -> SystemTime {
+        self.started_wall + at.saturating_duration_since(self.started)
+    }
 }
 
 impl MemoryStore {
@@ -46,15 +92,15 @@ impl MemoryStore {
 
 impl State {
     /// The live lock for `lock_id`, dropping it if it has expired.
-    fn live(&mut self, lock_id: &str, now: SystemTime) -> Option<&mut LockInfo> {
-        if self.locks.get(lock_id).is_some_and(|lock| lock.is_expired_at(now)) {
+    fn live(&mut self, lock_id: &str, now: Instant) -> Option<&mut Held> {
+        if self.locks.get(lock_id).is_some_and(|held| held.expires <= now) {
             self.locks.remove(lock_id);
         }
         self.locks.get_mut(lock_id)
     }
 
-    /// Same rule as the Elasticsearch store: larger than the last token and
-    /// than the clock in microseconds.
+    /// Larger than the last token; the wall clock in microseconds is only a
+    /// floor, so tokens stay near the Elasticsearch store's.
     fn next_fencing_token(&mut self, now: SystemTime) -> u64 {
         let micros = now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_micros() as u64;
         self.last_fencing_token = (self.last_fencing_token + 1).max(micros);
@@ -72,30 +118,34 @@ impl LockStore for MemoryStore {
     }
 
     fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
-        let now = SystemTime::now();
+        let now = Instant::now();
         let mut state = self.state();
         if let Some(holder) = state.live(request.lock_id.as_str(), now) {
-            return ready(AcquireOutcome::Held(Some(holder.clone())));
+            return ready(AcquireOutcome::Held(Some(holder.info.clone())));
         }
+        let wall = state.clock.wall(now);
+        let expires = now + request.ttl;
         let info = LockInfo {
             lock_id: request.lock_id.as_str().to_string(),
             token: request.token.clone(),
-            created_at: now,
-            expires_at: now + request.ttl,
+            created_at: wall,
+            expires_at: state.clock.wall(expires),
             metadata: request.metadata.clone(),
-            fencing_token: state.next_fencing_token(now),
+            fencing_token: Some(state.next_fencing_token(wall)),
         };
-        state.locks.insert(info.lock_id.clone(), info.clone());
+        state.locks.insert(info.lock_id.clone(), Held { info: info.clone(), expires });
         ready(AcquireOutcome::Acquired(info))
     }
 
     fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
-        let now = SystemTime::now();
+        let now = Instant::now();
         let mut state = self.state();
+        let expires_at = state.clock.wall(now + ttl);
         let extended = match state.live(lock_id.as_str(), now) {
-            Some(lock) if lock.token == token => {
-                lock.expires_at = now + ttl;
-                Some(lock.clone())
+            Some(held) if held.info.token == token => {
+                held.expires = now + ttl;
+                held.info.expires_at = expires_at;
+                Some(held.info.clone())
             }
             _ => None,
         };
@@ -104,7 +154,7 @@ impl LockStore for MemoryStore {
 
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         let mut state = self.state();
-        let ours = state.locks.get(lock_id.as_str()).is_some_and(|lock| lock.token == token);
+        let ours = state.locks.get(lock_id.as_str()).is_some_and(|held| held.info.token == token);
         if ours {
             state.locks.remove(lock_id.as_str());
         }
@@ -112,15 +162,15 @@ impl LockStore for MemoryStore {
     }
 
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
-        let found = self.state().live(lock_id.as_str(), SystemTime::now()).map(|lock| lock.clone());
+        let found = self.state().live(lock_id.as_str(), Instant::now()).map(|held| held.info.clone());
         ready(found)
     }
 
     fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
-        let now = SystemTime::now();
+        let now = Instant::now();
         let mut state = self.state();
-        state.locks.retain(|_, lock| !lock.is_expired_at(now));
-        let mut locks: Vec<LockInfo> = state.locks.values().cloned().collect();
+        state.locks.retain(|_, held| held.expires > now);
+        let mut locks: Vec<LockInfo> = state.locks.values().map(|held| held.info.clone()).collect();
         locks.sort_by(|a, b| a.lock_id.cmp(&b.lock_id));
         ready(locks)
     }

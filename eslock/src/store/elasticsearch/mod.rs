@@ -20,11 +20,18 @@ mod scripts;
 mod setup;
 mod transport;
 
+use document::Document;
 pub use layout::IndexLayout;
 use transport::{Context, Reply, encode_segment, send};
 
 /// How often the engine re-runs an update script that lost a race.
 const RETRY_ON_CONFLICT: u32 = 10;
+
+/// Documents per page when searching the whole lock index.
+const SEARCH_PAGE_SIZE: usize = 1_000;
+
+/// How long the engine keeps a scroll between two pages.
+const SCROLL_KEEP_ALIVE: &str = "1m";
 
 /// The default time limit of one request to the engine.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -98,8 +105,8 @@ impl ElasticsearchStore {
     }
 
     /// Runs a scripted update on one lock document and returns the result
-    /// (`created`, `updated`, `noop`, `deleted`) and the document after it;
-    /// `None` when the document (or index) does not exist.
+    /// (`created`, `updated`, `noop`) and the reply; `None` when the
+    /// document (or index) does not exist.
     async fn scripted_update(&self, context: Context<'_>, lock_id: &LockId, body: Value) -> Result<Option<(String, Reply)>> {
         // Two upserts racing to create the same document conflict; the engine
         // re-runs the script against the winner's document.
@@ -118,10 +125,32 @@ impl ElasticsearchStore {
         Ok(Some((result, reply)))
     }
 
-    /// Every lock document (at most 10,000); `None` when the index is missing.
-    /// Search only sees refreshed documents; listing is an operator action,
-    /// so it pays for one explicit refresh to be exact.
-    async fn search_all(&self, context: Context<'_>) -> Result<Option<Reply>> {
+    /// Releases `lock_id` for `token`, or for anyone when `token` is `None`.
+    /// Each call has its own id, recorded in the document, so that when a
+    /// retry of the call finds the lock already released it can tell whether
+    /// its own first attempt did it.
+    async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: Option<&str>) -> Result<bool> {
+        let release_id = uuid::Uuid::new_v4().to_string();
+        let body = json!({
+            "_source": ["releasedBy"],
+            "script": {
+                "lang": "painless",
+                "source": scripts::RELEASE,
+                "params": { "token": token, "release_id": release_id }
+            }
+        });
+        Ok(match self.scripted_update(context, lock_id, body).await? {
+            Some((result, _)) if result == "updated" => true,
+            Some((_, reply)) => reply.body.pointer("/get/_source/releasedBy").and_then(Value::as_str) == Some(&release_id),
+            None => false,
+        })
+    }
+
+    /// Every lock document matching `query` (all of them, page by page);
+    /// `None` when the index is missing. Search only sees refreshed
+    /// documents; listing is an operator action, so it pays for one explicit
+    /// refresh to be exact.
+    async fn search_all(&self, context: Context<'_>, query: Value) -> Result<Option<Vec<Value>>> {
         let index = encode_segment(self.layout.concrete_index());
         let refresh = self.request(context, Method::Post, &format!("/{index}/_refresh"), None).await?;
         if refresh.status == 404 {
@@ -130,17 +159,60 @@ impl ElasticsearchStore {
         if !refresh.is_success() {
             return Err(context.unexpected(&refresh).into());
         }
-        let query = json!({ "size": 10_000, "query": { "match_all": {} } });
-        let reply = self.request(context, Method::Post, &format!("/{index}/_search"), Some(&query)).await?;
+        let first = json!({ "size": SEARCH_PAGE_SIZE, "sort": ["_doc"], "query": query });
+        let mut reply = self
+            .request(context, Method::Post, &format!("/{index}/_search?scroll={SCROLL_KEEP_ALIVE}"), Some(&first))
+            .await?;
+        let mut hits = Vec::new();
+        let mut scroll_id = None;
+        let outcome = loop {
+            if !reply.is_success() {
+                break Err(context.unexpected(&reply).into());
+            }
+            scroll_id = reply.body["_scroll_id"].as_str().map(str::to_string).or(scroll_id);
+            let Some(page) = reply.body.pointer("/hits/hits").and_then(Value::as_array) else {
+                break Err(context.malformed("no hits", &reply).into());
+            };
+            if page.is_empty() {
+                break Ok(());
+            }
+            hits.extend(page.iter().cloned());
+            let Some(id) = &scroll_id else {
+                break Err(context.malformed("no _scroll_id", &reply).into());
+            };
+            let next = json!({ "scroll": SCROLL_KEEP_ALIVE, "scroll_id": id });
+            reply = self.request(context, Method::Post, "/_search/scroll", Some(&next)).await?;
+        };
+        if let Some(id) = scroll_id {
+            // Frees the engine's search context at once rather than at its
+            // keep-alive; a failure here changes nothing for the caller.
+            let _ = self.request(context, Method::Delete, "/_search/scroll", Some(&json!({ "scroll_id": [id] }))).await;
+        }
+        outcome.map(|()| Some(hits))
+    }
+
+    /// The cluster's clock now, from an ingest simulation (no index, no
+    /// write): what `get` compares expiry with, never the client's clock.
+    async fn cluster_now(&self, context: Context<'_>) -> Result<SystemTime> {
+        let body = json!({ "pipeline": { "processors": [] }, "docs": [{ "_source": {} }] });
+        let reply = self
+            .request(context, Method::Post, "/_ingest/pipeline/_simulate?filter_path=docs.doc._ingest.timestamp", Some(&body))
+            .await?;
         if !reply.is_success() {
             return Err(context.unexpected(&reply).into());
         }
-        Ok(Some(reply))
+        reply
+            .body
+            .pointer("/docs/0/doc/_ingest/timestamp")
+            .and_then(document::instant)
+            .ok_or_else(|| context.malformed("no _ingest.timestamp", &reply).into())
     }
 
     fn info_from_update(context: Context<'_>, lock_id: &LockId, reply: &Reply) -> Result<LockInfo> {
         let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", reply))?;
-        Ok(document::lock_info(lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", reply))?)
+        Document::read(lock_id.as_str(), source)
+            .and_then(Document::held)
+            .ok_or_else(|| context.malformed("lock fields", reply).into())
     }
 }
 
@@ -200,11 +272,7 @@ impl LockStore for ElasticsearchStore {
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
-            let body = json!({
-                "script": { "lang": "painless", "source": scripts::RELEASE, "params": { "token": token } }
-            });
-            let outcome = self.scripted_update(context, lock_id, body).await?;
-            Ok(matches!(outcome, Some((result, _)) if result == "deleted"))
+            self.release_document(context, lock_id, Some(token)).await
         })
     }
 
@@ -220,24 +288,34 @@ impl LockStore for ElasticsearchStore {
                 return Err(context.unexpected(&reply).into());
             }
             let source = reply.body.get("_source").ok_or_else(|| context.malformed("no _source", &reply))?;
-            let info = document::lock_info(lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", &reply))?;
-            Ok((!info.is_expired_at(SystemTime::now())).then_some(info))
+            let document = Document::read(lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            let Some(info) = document.held() else {
+                return Ok(None);
+            };
+            let now = self.cluster_now(context).await?;
+            Ok((!info.is_expired_at(now)).then_some(info))
         })
     }
 
     fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
         Box::pin(async move {
             let context = Context { operation: Operation::List, lock_id: None };
-            let Some(reply) = self.search_all(context).await? else {
+            // Expiry is decided by the engine (`now` is the cluster's clock).
+            let live = json!({ "bool": { "filter": [
+                { "exists": { "field": "token" } },
+                { "range": { "expiresAt": { "gt": "now" } } }
+            ] } });
+            let Some(hits) = self.search_all(context, live).await? else {
                 return Ok(Vec::new());
             };
-            let hits = reply.body.pointer("/hits/hits").and_then(Value::as_array).ok_or_else(|| context.malformed("no hits", &reply))?;
-            let now = SystemTime::now();
             let mut locks = Vec::with_capacity(hits.len());
-            for hit in hits {
-                let lock = document::lock_info_from_hit(hit).ok_or_else(|| context.malformed("lock fields in a hit", &reply))?;
-                if !lock.is_expired_at(now) {
-                    locks.push(lock);
+            for hit in &hits {
+                let id = hit["_id"].as_str().unwrap_or_default();
+                match Document::read(id, &hit["_source"]).map(Document::held) {
+                    Some(Some(lock)) => locks.push(lock),
+                    Some(None) => {}
+                    // One unreadable document must not hide every other lock.
+                    None => tracing::warn!(lock_id = id, "skipping an unreadable lock document; force_release removes it"),
                 }
             }
             locks.sort_by(|a, b| a.lock_id.cmp(&b.lock_id));
@@ -248,12 +326,7 @@ impl LockStore for ElasticsearchStore {
     fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::ForceRelease, lock_id: Some(lock_id) };
-            let reply = self.request(context, Method::Delete, &self.doc_path("_doc", lock_id), None).await?;
-            match reply.status {
-                404 => Ok(false),
-                _ if reply.is_success() => Ok(reply.body["result"] == "deleted"),
-                _ => Err(context.unexpected(&reply).into()),
-            }
+            self.release_document(context, lock_id, None).await
         })
     }
 

@@ -3,11 +3,16 @@
 //!
 //! Documents use the field names and date format of Kibana's lock manager
 //! (`token`, `metadata`, `createdAt`, `expiresAt` as ISO-8601 instants), plus
-//! `fencingToken`, so Rust processes and Kibana nodes exclude each other.
+//! `fencingToken` (the lock id's counter), `fencingTokenOwner` (the token it
+//! was issued to) and `releasedBy` (the call that released it). A release
+//! keeps the document, without `token` and with `expiresAt` in the past, so
+//! the counter survives it; Kibana reads such a document as expired.
+//! No-ops use `ctx.op = 'none'`, which every engine version recognises.
 
 use std::sync::LazyLock;
 
-/// Shared helper: a lock's expiry in epoch millis (0 when missing).
+/// Shared helper: a lock's expiry in epoch millis (0 when missing). An
+/// unreadable date fails the script: such a lock is neither taken nor kept.
 const EXPIRES_AT: &str = "
 long expiresAtMillis(def value) {
   if (value == null) { return 0L; }
@@ -16,46 +21,62 @@ long expiresAtMillis(def value) {
 }
 ";
 
-/// Takes the lock when the document is new, expired, or already ours (a
-/// retried request); otherwise a noop that returns the holder's document.
+/// Takes the lock when the document is new, released, expired, or already
+/// ours (a retried request: a no-op that returns our own grant); otherwise a
+/// no-op that returns the holder's document.
 ///
-/// The fencing token is larger than the previous one and than the cluster
-/// clock in microseconds, so it keeps increasing even after the document was
-/// deleted by a release.
+/// The fencing token is one more than the id's counter, which a release
+/// keeps: no clock is involved. Only an id without a counter (never seen, or
+/// its document deleted with the index or by a Kibana node's release) starts
+/// from the cluster clock in microseconds.
 const ACQUIRE_BODY: &str = "
 long now = System.currentTimeMillis();
-boolean fresh = ctx.op == 'create' || ctx._source.token == null;
-if (!fresh && ctx._source.token == params.token) {
-  ctx.op = 'noop';
-} else if (fresh || expiresAtMillis(ctx._source.expiresAt) <= now) {
-  long previous = ctx._source.fencingToken == null ? 0L : ((Number) ctx._source.fencingToken).longValue();
+boolean held = ctx.op != 'create' && ctx._source.token != null;
+if (held && ctx._source.token == params.token) {
+  ctx.op = 'none';
+} else if (!held || expiresAtMillis(ctx._source.expiresAt) <= now) {
+  def previous = ctx._source.fencingToken;
+  long fencing = now * 1000L;
+  if (previous instanceof Number && ((Number) previous).longValue() + 1L > fencing) {
+    fencing = ((Number) previous).longValue() + 1L;
+  }
   Instant start = Instant.ofEpochMilli(now);
   ctx._source.token = params.token;
   ctx._source.metadata = params.metadata;
   ctx._source.createdAt = start.toString();
   ctx._source.expiresAt = start.plusMillis(params.ttl).toString();
-  // Painless resolves Math.max to its double form; compare as longs instead.
-  long fencing = now * 1000L;
-  if (previous + 1L > fencing) { fencing = previous + 1L; }
   ctx._source.fencingToken = fencing;
+  ctx._source.fencingTokenOwner = params.token;
+  ctx._source.remove('releasedBy');
 } else {
-  ctx.op = 'noop';
+  ctx.op = 'none';
 }
 ";
 
 /// Moves the expiry forward only for the holder of a lease that has not expired.
 const EXTEND_BODY: &str = "
 long now = System.currentTimeMillis();
-if (ctx._source.token == params.token && expiresAtMillis(ctx._source.expiresAt) > now) {
+if (ctx._source.token != null && ctx._source.token == params.token && expiresAtMillis(ctx._source.expiresAt) > now) {
   ctx._source.expiresAt = Instant.ofEpochMilli(now).plusMillis(params.ttl).toString();
 } else {
-  ctx.op = 'noop';
+  ctx.op = 'none';
 }
 ";
 
-/// Deletes the document only for the holder.
+/// Releases the lock: for its holder (`params.token`), or for anyone when
+/// `params.token` is null (force-release). The document stays, with its
+/// counter, no token, an expiry just past, and `releasedBy` naming this call
+/// so that a retried call can tell its own earlier success.
 pub(crate) const RELEASE: &str = "
-if (ctx._source.token == params.token) { ctx.op = 'delete'; } else { ctx.op = 'noop'; }
+def holder = ctx._source.token;
+if (holder != null && (params.token == null || holder == params.token)) {
+  ctx._source.remove('token');
+  ctx._source.remove('metadata');
+  ctx._source.expiresAt = Instant.ofEpochMilli(System.currentTimeMillis() - 1L).toString();
+  ctx._source.releasedBy = params.release_id;
+} else {
+  ctx.op = 'none';
+}
 ";
 
 /// The full acquire script, assembled once.

@@ -3,13 +3,13 @@
 //! run it at once: every step either replaces an identical definition or
 //! tolerates "already exists".
 
-use std::time::SystemTime;
+use std::time::Duration;
 
 use elasticsearch::http::Method;
 use serde_json::{Value, json};
 
 use super::transport::{Context, encode_segment};
-use super::{ElasticsearchStore, document};
+use super::{Document, ElasticsearchStore};
 use crate::error::{Error, Operation, Result};
 
 const CONTEXT: Context<'static> = Context { operation: Operation::Setup, lock_id: None };
@@ -141,18 +141,82 @@ fn field_problem(field: &str, found: &Value) -> Option<String> {
     (!acceptable.contains(&found_type)).then(|| format!("`{field}` is {found_type}, expected {}", acceptable[0]))
 }
 
+/// How long setup waits for another process's repair of the index.
+const REPAIR_WAIT: Duration = Duration::from_secs(30);
+
 /// Recreates an index with wrong mappings, but only when it holds no live
-/// lock: deleting it must never free a lock someone holds.
+/// lock: deleting it must never free a lock someone holds, even with other
+/// processes acquiring and repairing at the same time.
+///
+/// - One repairer at a time: each first creates a marker index, which the
+///   engine lets exactly one process create; the others wait for it to go.
+/// - Under the marker the mappings are checked again (the previous repairer
+///   may have fixed them), so no repairer acts on what it saw before.
+/// - Writes to the index are blocked before counting (the block API waits
+///   for writes in flight), so no lock can be taken between count and delete.
+/// - Live locks are counted on the cluster's clock; an unreadable document
+///   counts as live. Any live lock: the block is lifted and setup refuses.
 async fn repair(store: &ElasticsearchStore, problems: &[String]) -> Result<()> {
+    let marker = take_repair_marker(store, problems).await?;
+    let outcome = repair_alone(store).await;
+    let reply = store.request(CONTEXT, Method::Delete, &format!("/{}", encode_segment(&marker)), None).await;
+    if let Err(err) = reply.and_then(|reply| if reply.status == 404 { Ok(()) } else { expect_success(reply) }) {
+        tracing::warn!(marker, error = %err, "could not remove the repair marker index; delete it by hand");
+    }
+    outcome
+}
+
+/// The marker index a repairer creates first; named outside every lock index
+/// pattern so no template applies to it.
+fn repair_marker(store: &ElasticsearchStore) -> String {
+    format!(".eslock-repair.{}", store.layout.alias().trim_start_matches('.'))
+}
+
+async fn take_repair_marker(store: &ElasticsearchStore, problems: &[String]) -> Result<String> {
+    let marker = repair_marker(store);
+    let body = json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0, "hidden": true } });
+    let give_up = tokio::time::Instant::now() + REPAIR_WAIT;
+    loop {
+        let reply = store.request(CONTEXT, Method::Put, &format!("/{}", encode_segment(&marker)), Some(&body)).await?;
+        if reply.error_type() != Some("resource_already_exists_exception") {
+            expect_success(reply)?;
+            return Ok(marker);
+        }
+        if tokio::time::Instant::now() >= give_up {
+            return Err(incompatible(
+                store,
+                problems,
+                &format!("another process is repairing it, or a repair was interrupted; if none is running, delete the index {marker} and run setup again"),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn repair_alone(store: &ElasticsearchStore) -> Result<()> {
+    let problems = match check_mappings(store).await? {
+        MappingCheck::Compatible => return Ok(()),
+        MappingCheck::Conflicts(problems) => problems,
+    };
     let index = encode_segment(store.layout.concrete_index());
-    let live = count_live_locks(store).await?;
+    let block = store.request(CONTEXT, Method::Put, &format!("/{index}/_block/write"), None).await?;
+    if block.status == 404 {
+        return create_index(store).await;
+    }
+    expect_success(block)?;
+    let live = match count_live_locks(store).await {
+        Ok(0) => 0,
+        counted => {
+            let unblock = json!({ "index.blocks.write": false });
+            expect_success(store.request(CONTEXT, Method::Put, &format!("/{index}/_settings"), Some(&unblock)).await?)?;
+            counted?
+        }
+    };
     if live > 0 {
         return Err(incompatible(
             store,
-            problems,
-            &format!(
-                "it holds {live} live lock(s), so it was not repaired; let them expire or release them, then run setup again"
-            ),
+            &problems,
+            &format!("it holds {live} live lock(s), so it was not repaired; let them expire or release them, then run setup again"),
         ));
     }
     tracing::warn!(index = store.layout.concrete_index(), problems = ?problems, "lock index has wrong mappings and no live locks; recreating it");
@@ -163,16 +227,20 @@ async fn repair(store: &ElasticsearchStore, problems: &[String]) -> Result<()> {
     create_index(store).await
 }
 
+/// Locks that have not expired by the cluster's clock, among every document
+/// in the index. A document we cannot read counts as live: when unsure, keep it.
 async fn count_live_locks(store: &ElasticsearchStore) -> Result<usize> {
-    let Some(reply) = store.search_all(CONTEXT).await? else {
+    let Some(hits) = store.search_all(CONTEXT, json!({ "match_all": {} })).await? else {
         return Ok(0);
     };
-    let now = SystemTime::now();
-    let hits = reply.body.pointer("/hits/hits").and_then(Value::as_array).cloned().unwrap_or_default();
-    // A document we cannot read counts as live: when unsure, keep it.
+    // Read after the documents: a lock can only have expired since.
+    let now = store.cluster_now(CONTEXT).await?;
     Ok(hits
         .iter()
-        .filter(|hit| document::lock_info_from_hit(hit).is_none_or(|lock| !lock.is_expired_at(now)))
+        .filter(|hit| match Document::read(hit["_id"].as_str().unwrap_or_default(), &hit["_source"]) {
+            None => true,
+            Some(document) => document.held().is_some_and(|lock| !lock.is_expired_at(now)),
+        })
         .count())
 }
 

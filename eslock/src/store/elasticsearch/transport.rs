@@ -56,23 +56,34 @@ impl Context<'_> {
 
     /// The error for a reply that lacks what the protocol promises.
     pub fn malformed(&self, what: &str, reply: &Reply) -> BackendError {
-        let mut body = reply.body.to_string();
-        body.truncate(500);
-        self.error(format!("malformed response ({what}): {body}")).with_status(reply.status)
+        let body = reply.body.to_string();
+        self.error(format!("malformed response ({what}): {}", shorten(&body, 500))).with_status(reply.status)
     }
 }
 
 fn describe_error(body: &Value) -> String {
     let error = &body["error"];
-    let mut reason = error["reason"].as_str().map(str::to_string).unwrap_or_else(|| {
-        let mut text = body.to_string();
-        text.truncate(300);
-        text
-    });
+    let mut reason = error["reason"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| shorten(&body.to_string(), 300).to_string());
     if let Some(cause) = error.pointer("/caused_by/reason").and_then(Value::as_str) {
         reason.push_str(&format!(" (caused by: {cause})"));
     }
     reason
+}
+
+/// At most `max_bytes` of `text`, cut at a character boundary (replies may
+/// hold any UTF-8, and cutting inside a character would panic).
+pub(crate) fn shorten(text: &str, max_bytes: usize) -> &str {
+    if text.len() <= max_bytes {
+        return text;
+    }
+    let mut end = max_bytes;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 fn is_transient_status(status: u16) -> bool {
@@ -128,10 +139,8 @@ pub(crate) async fn send(
                         Value::Null
                     } else {
                         serde_json::from_str(&text).map_err(|err| {
-                            let mut text = text.clone();
-                            text.truncate(300);
                             context
-                                .error(format!("response is not JSON: {text}"))
+                                .error(format!("response is not JSON: {}", shorten(&text, 300)))
                                 .with_status(status)
                                 .with_source(err)
                         })?
@@ -161,6 +170,20 @@ pub(crate) async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shortens_at_character_boundaries() {
+        let text = "锁".repeat(300);
+        for max in 0..12 {
+            let short = shorten(&text, max);
+            assert!(short.len() <= max && text.starts_with(short));
+        }
+        assert_eq!(shorten("abc", 10), "abc");
+        let context = Context { operation: Operation::Get, lock_id: None };
+        let reply = Reply { status: 500, body: serde_json::json!({ "x": "锁".repeat(300) }) };
+        assert!(context.malformed("test", &reply).to_string().contains('锁'));
+        assert!(!context.unexpected(&reply).to_string().is_empty());
+    }
 
     #[test]
     fn encodes_path_characters() {
