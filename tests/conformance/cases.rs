@@ -5,12 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use eslock::store::{AcquireOutcome, AcquireRequest};
-use eslock::{Error, LockId, LockOptions};
+use eslock::{Error, LockId, LockManager, LockOptions};
 use eslock::rules::{LockIdError, MetadataError};
 use futures::future::join_all;
 use serde_json::json;
 
-use super::{Backend, assert_acquisition_error, eventually, lock_id, metadata, short, since};
+use super::{Backend, LateReplies, assert_acquisition_error, eventually, lock_id, metadata, short, since};
 
 const GENEROUS: Duration = Duration::from_secs(10);
 
@@ -448,6 +448,166 @@ pub async fn bad_input_is_refused_before_any_request(backend: &impl Backend) {
     let zero = manager.acquire("ok", LockOptions::default().ttl(Duration::ZERO)).await.unwrap_err();
     assert!(matches!(&zero, Error::InvalidOption(invalid) if invalid.option == "ttl"), "{zero:?}");
 
+    // Issue 7.9: what could not be read back is refused: a TTL whose expiry
+    // date no parser reads, metadata nested deeper than JSON parsers recurse.
+    let ten_thousand_years = Duration::from_secs(10_000 * 365 * 86_400);
+    let far = manager.acquire("ok", LockOptions::default().ttl(ten_thousand_years)).await.unwrap_err();
+    assert!(matches!(&far, Error::InvalidOption(invalid) if invalid.option == "ttl"), "{far:?}");
+    let mut deep = json!("bottom");
+    for _ in 0..200 {
+        deep = json!({ "next": deep });
+    }
+    let deep = manager.acquire("ok", LockOptions::default().metadata(deep)).await.unwrap_err();
+    assert!(matches!(metadata_error(deep), MetadataError::TooDeep { .. }));
+
     assert_eq!(calls.load(Ordering::SeqCst), 0, "no request reached the store");
     let _ = SystemTime::now();
+}
+
+/// Issue 7.1: a shorter TTL given to `extend` shortens the trust deadline at
+/// once; the lease must not stay trusted on the old schedule while another
+/// holder takes the lock.
+pub async fn shorter_extend_moves_trust_deadline(backend: &impl Backend) {
+    let (holder, contender) = (backend.manager(), backend.manager());
+    let id = lock_id("extend-shorter");
+    let lease = holder.acquire(&id, LockOptions::default().ttl(Duration::from_secs(30)).renew(false)).await.unwrap();
+    assert!(lease.extend(Duration::from_millis(800)).await.unwrap());
+    let taken = contender.acquire(&id, LockOptions::default().wait(GENEROUS)).await.unwrap();
+    assert!(lease.is_lost(), "another holder has the lock: the old lease cannot be trusted");
+    tokio::time::timeout(Duration::from_secs(1), lease.lost()).await.expect("lost() has fired");
+    assert!(taken.release().await.unwrap());
+}
+
+/// Issue 7.1: a renewal reply that comes back after the user's
+/// `extend(short)` must not put the old, longer TTL back, neither in the
+/// trust deadline nor in later renewals.
+pub async fn late_renewal_reply_cannot_restore_old_ttl(backend: &impl Backend) {
+    let old = Duration::from_secs(3);
+    let new = Duration::from_millis(600);
+    let store = LateReplies {
+        inner: backend.raw_store(),
+        acquire_delay: Duration::ZERO,
+        extend_delay: Duration::from_millis(700),
+        slow_ttl: Some(old),
+    };
+    let holder = LockManager::builder().store(store).build();
+    let contender = backend.manager();
+    let id = lock_id("late-renewal");
+    let lease = holder.acquire(&id, LockOptions::default().ttl(old)).await.unwrap();
+    // The first renewal (at TTL/3 = 1 s) is applied at once but answered
+    // 700 ms late; the user shortens the TTL while it is in flight.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(lease.extend(new).await.unwrap());
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Whoever gets the lock, the holder must already know it lost it.
+        if let Ok(taken) = contender.acquire(&id, LockOptions::default()).await {
+            assert!(lease.is_lost(), "two holders: the contender got the lock while the lease was trusted");
+            taken.release().await.unwrap();
+            return;
+        }
+        // Renewals ask for the new TTL, not the old one.
+        let info = contender.get(&id).await.unwrap().expect("held");
+        let left = info.expires_at.duration_since(SystemTime::now()).unwrap_or_default();
+        assert!(left <= new + Duration::from_millis(300), "renewed with the old TTL: {left:?} left");
+    }
+    assert!(lease.release().await.unwrap());
+}
+
+/// Issue 7.2: a grant whose reply arrives after the trust deadline is never
+/// handed out (neither by `acquire` nor to a `with_lock` callback), and the
+/// lock is given back at once rather than held until its TTL.
+pub async fn late_acquire_reply_is_never_a_lease(backend: &impl Backend) {
+    let ttl = Duration::from_secs(5);
+    let late = LateReplies::acquires(backend.raw_store(), Duration::from_millis(4300));
+    let other = backend.manager();
+    let id = lock_id("late-acquire");
+    match late.acquire(&id, LockOptions::default().ttl(ttl)).await {
+        Err(Error::LeaseLost(lost)) => assert_eq!(lost.lock_id, id),
+        other => panic!("a late grant must not become a lease: {other:?}"),
+    }
+    // Given back: free well before the TTL (5 s from the request) runs out.
+    let freed = other.acquire(&id, LockOptions::default().wait(Duration::from_millis(500))).await.unwrap();
+    assert!(freed.release().await.unwrap());
+
+    let ran = Arc::new(AtomicUsize::new(0));
+    let outcome = late
+        .with_lock(&id, LockOptions::default().ttl(ttl), || {
+            let ran = Arc::clone(&ran);
+            async move { ran.fetch_add(1, Ordering::SeqCst) }
+        })
+        .await;
+    assert!(matches!(outcome, Err(Error::LeaseLost(_))), "{outcome:?}");
+    assert_eq!(ran.load(Ordering::SeqCst), 0, "the callback must not run without a trusted lease");
+}
+
+/// Issue 7.3: a callback that blocks past the trust deadline (so neither
+/// renewal nor `lost()` could run) still makes `with_lock` report the loss.
+pub async fn with_lock_reports_loss_after_blocking_callback(backend: &impl Backend) {
+    let manager = backend.manager();
+    let id = lock_id("blocking-callback");
+    let outcome = manager
+        .with_lock(&id, short(300).renew(false), || async {
+            std::thread::sleep(Duration::from_millis(600));
+            "finished"
+        })
+        .await;
+    match outcome {
+        Err(Error::LeaseLost(lost)) => assert_eq!(lost.lock_id, id),
+        other => panic!("the lease ran out while the callback ran: {other:?}"),
+    }
+}
+
+/// Issue 7.4: dropping `acquire` or `with_lock` while the acquire request is
+/// in flight must not leave the lock held for its TTL.
+pub async fn cancelled_acquire_leaves_no_lock(backend: &impl Backend) {
+    let late = LateReplies::acquires(backend.raw_store(), Duration::from_millis(500));
+    let other = backend.manager();
+    let ttl = LockOptions::default().ttl(Duration::from_secs(60));
+    let id = lock_id("cancelled-acquire");
+    let cancelled = tokio::time::timeout(Duration::from_millis(100), late.acquire(&id, ttl.clone())).await;
+    assert!(cancelled.is_err(), "the acquire was still in flight");
+    let lease = other.acquire(&id, LockOptions::default().wait(GENEROUS)).await.expect("the abandoned grant was released");
+    assert!(lease.release().await.unwrap());
+
+    let cancelled = tokio::time::timeout(Duration::from_millis(100), late.with_lock(&id, ttl, || async {})).await;
+    assert!(cancelled.is_err());
+    let lease = other.acquire(&id, LockOptions::default().wait(GENEROUS)).await.expect("the abandoned grant was released");
+    assert!(lease.release().await.unwrap());
+}
+
+/// Issue 7.11: a dropped lease's scheduled release does not make an
+/// immediate acquire of the same id in the same process fail.
+pub async fn dropped_lease_can_be_acquired_again_at_once(backend: &impl Backend) {
+    let manager = backend.manager();
+    let id = lock_id("drop-reacquire");
+    for _ in 0..3 {
+        let lease = manager.acquire(&id, LockOptions::default()).await.unwrap();
+        drop(lease);
+        let again = manager.acquire(&id, LockOptions::default()).await.expect("our own release goes first");
+        drop(again);
+    }
+    assert!(eventually(GENEROUS, || async { manager.get(&id).await.unwrap().is_none() }).await);
+}
+
+/// Issue 7.6: fencing tokens strictly increase through release,
+/// force-release and expiry, and `get` reports the holder's own token.
+pub async fn fencing_survives_release_and_force_release(backend: &impl Backend) {
+    let (a, b) = (backend.manager(), backend.manager());
+    let id = lock_id("fencing-counter");
+    let first = a.acquire(&id, LockOptions::default()).await.unwrap();
+    let mut last = first.fencing_token();
+    assert!(first.release().await.unwrap());
+    for round in 0..6 {
+        let manager = if round % 2 == 0 { &a } else { &b };
+        let lease = manager.acquire(&id, short(300).renew(false)).await.unwrap();
+        assert!(lease.fencing_token() > last, "round {round}: {} after {last}", lease.fencing_token());
+        assert_eq!(manager.get(&id).await.unwrap().unwrap().fencing_token, Some(lease.fencing_token()));
+        last = lease.fencing_token();
+        match round % 3 {
+            0 => assert!(lease.release().await.unwrap()),
+            1 => assert!(manager.force_release(&id).await.unwrap()),
+            _ => assert!(eventually(GENEROUS, || async { manager.get(&id).await.unwrap().is_none() }).await),
+        }
+    }
 }

@@ -78,6 +78,57 @@ impl<S: LockStore> LockStore for CountingStore<S> {
     }
 }
 
+/// Wraps a store and makes replies late: the store has already acted when
+/// the delay starts, like a reply held back by the network or a paused
+/// process. `extend_delay` only applies to extends asking for `slow_ttl`.
+pub struct LateReplies {
+    pub inner: Box<dyn LockStore>,
+    pub acquire_delay: Duration,
+    pub extend_delay: Duration,
+    pub slow_ttl: Option<Duration>,
+}
+
+impl LateReplies {
+    pub fn acquires(inner: Box<dyn LockStore>, delay: Duration) -> LockManager {
+        let store = LateReplies { inner, acquire_delay: delay, extend_delay: Duration::ZERO, slow_ttl: None };
+        LockManager::builder().store(store).build()
+    }
+}
+
+impl LockStore for LateReplies {
+    fn setup(&self) -> StoreFuture<'_, ()> {
+        self.inner.setup()
+    }
+    fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
+        Box::pin(async move {
+            let outcome = self.inner.acquire(request).await;
+            tokio::time::sleep(self.acquire_delay).await;
+            outcome
+        })
+    }
+    fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
+        Box::pin(async move {
+            let outcome = self.inner.extend(lock_id, token, ttl).await;
+            if self.slow_ttl == Some(ttl) {
+                tokio::time::sleep(self.extend_delay).await;
+            }
+            outcome
+        })
+    }
+    fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.release(lock_id, token)
+    }
+    fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
+        self.inner.get(lock_id)
+    }
+    fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
+        self.inner.list()
+    }
+    fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
+        self.inner.force_release(lock_id)
+    }
+}
+
 /// A lock id no other test uses (with the `/` and `:` that must round-trip).
 pub fn lock_id(name: &str) -> String {
     eslock_suite::unique_name(&format!("conf/{name}:x"))
@@ -153,6 +204,13 @@ macro_rules! conformance_tests {
             dropped_lease_is_released,
             list_and_force_release,
             bad_input_is_refused_before_any_request,
+            shorter_extend_moves_trust_deadline,
+            late_renewal_reply_cannot_restore_old_ttl,
+            late_acquire_reply_is_never_a_lease,
+            with_lock_reports_loss_after_blocking_callback,
+            cancelled_acquire_leaves_no_lock,
+            dropped_lease_can_be_acquired_again_at_once,
+            fencing_survives_release_and_force_release,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {
