@@ -3,6 +3,13 @@
 //!
 //! Tests never skip the engine: when `ELASTICSEARCH_URL` is not set they fail
 //! and say how to run them (`scripts/test` starts a node and sets it).
+//!
+//! Fault injection: [`proxy::FaultProxy`] delays, withholds or cuts the
+//! traffic to the engine; [`engine`] runs a node whose clock a test steps,
+//! and child processes with a skewed clock.
+
+pub mod engine;
+pub mod proxy;
 
 use elasticsearch::Elasticsearch;
 

@@ -251,3 +251,159 @@ async fn malformed_documents_are_errors_not_panics() {
     assert_eq!(backend.operation(), Operation::Get);
     assert!(backend.reason().contains("malformed"), "{err}");
 }
+
+/// Issue 7.5: setups racing to repair an index with wrong mappings, each
+/// followed at once by an acquisition, never delete an index that holds a
+/// lock another setup's process has taken meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_repairs_never_drop_a_live_lock() {
+    for round in 0..3 {
+        let alias = unique_name("repair-race");
+        let index = format!("{alias}-000001");
+        create_wrong_index(&engine_client(), &index, SystemTime::now() - Duration::from_secs(60)).await;
+        let processes = join_all((0..6).map(|process| {
+            let alias = alias.clone();
+            async move {
+                let manager = manager_on(&alias);
+                manager.setup().await.unwrap();
+                let id = format!("process-{process}");
+                let lease = manager.acquire(&id, LockOptions::default().ttl(Duration::from_secs(60))).await.unwrap();
+                (manager, id, lease)
+            }
+        }))
+        .await;
+        let observer = manager_on(&alias);
+        for (_, id, lease) in &processes {
+            let held = observer.get(id).await.unwrap();
+            assert_eq!(held.map(|info| info.token), Some(lease.token().to_string()), "round {round}: lock {id} was dropped by a repair");
+            assert!(!lease.is_lost());
+        }
+        for (_, _, lease) in processes {
+            assert!(lease.release().await.unwrap());
+        }
+    }
+}
+
+/// Issue 7.5: repair counts live locks among every document, not the first
+/// 10,000 a search returns.
+#[tokio::test]
+async fn repair_sees_a_live_lock_behind_ten_thousand_expired_ones() {
+    let alias = unique_name("repair-many");
+    let index = format!("{alias}-000001");
+    let client = engine_client();
+    create_wrong_index(&client, &index, SystemTime::now() - Duration::from_secs(60)).await;
+    let expired = iso(SystemTime::now() - Duration::from_secs(60));
+    let live = iso(SystemTime::now() + Duration::from_secs(3600));
+    let mut bulk = String::new();
+    for n in 0..10_050 {
+        let expires = if n == 10_049 { &live } else { &expired };
+        bulk.push_str(&format!("{{\"index\":{{\"_id\":\"lock-{n}\"}}}}\n"));
+        bulk.push_str(&json!({ "token": format!("t{n}"), "createdAt": expired, "expiresAt": expires }).to_string());
+        bulk.push('\n');
+    }
+    let response = client
+        .send(Method::Post, &format!("/{index}/_bulk?refresh=true"), HeaderMap::new(), None::<&()>, Some(bulk), None)
+        .await
+        .unwrap();
+    assert_eq!(response.status_code().as_u16(), 200);
+
+    let err = manager_on(&alias).setup().await.unwrap_err();
+    assert!(matches!(&err, Error::IncompatibleIndex { .. }) && err.to_string().contains("1 live lock"), "{err}");
+    let (status, doc) = raw(&client, Method::Get, &format!("/{index}/_doc/lock-10049"), None).await;
+    assert_eq!(status, 200, "the live lock survives");
+    assert_eq!(doc["_source"]["token"], "t10049");
+}
+
+/// Issue 7.9: one unreadable document neither breaks `list()` nor other
+/// ids; `get` reports it as a typed error and `force_release` removes it.
+#[tokio::test]
+async fn an_unreadable_document_breaks_nothing_else() {
+    let alias = unique_name("unreadable");
+    let manager = manager_on(&alias);
+    let other = manager.acquire("healthy", LockOptions::default()).await.unwrap();
+    let odd = json!({ "token": 42, "createdAt": iso(SystemTime::now()), "expiresAt": "2099-01-01T00:00:00Z" });
+    let (status, _) = raw(&engine_client(), Method::Put, &format!("/{alias}-000001/_doc/odd"), Some(odd)).await;
+    assert_eq!(status, 201);
+
+    let listed = manager.list().await.expect("list skips what it cannot read");
+    assert_eq!(listed.iter().map(|lock| lock.lock_id.as_str()).collect::<Vec<_>>(), ["healthy"]);
+    let second = manager.acquire("healthy-2", LockOptions::default()).await.unwrap();
+    assert!(matches!(manager.get("odd").await, Err(Error::Backend(_))));
+    assert!(manager.force_release("odd").await.unwrap());
+    let taken = manager.acquire("odd", LockOptions::default()).await.unwrap();
+    assert_eq!(manager.get("odd").await.unwrap().unwrap().token, taken.token());
+    for lease in [other, second, taken] {
+        assert!(lease.release().await.unwrap());
+    }
+}
+
+/// Issue 7.9: the longest accepted TTL is stored and read back.
+#[tokio::test]
+async fn the_longest_accepted_ttl_round_trips() {
+    let alias = unique_name("max-ttl");
+    let manager = manager_on(&alias);
+    let lease = manager.acquire("long", LockOptions::default().ttl(eslock::rules::MAX_TTL).renew(false)).await.unwrap();
+    let info = manager.get("long").await.unwrap().expect("readable");
+    assert!(info.expires_at > SystemTime::now() + Duration::from_secs(99 * 365 * 86_400));
+    assert_eq!(manager.list().await.unwrap().len(), 1);
+    assert!(lease.release().await.unwrap());
+}
+
+/// A stand-in for a broken engine or proxy: every request on 127.0.0.1
+/// gets the same reply, then the connection closes.
+async fn fake_endpoint(status: &str, body: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let reply = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json; charset=UTF-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let reply = reply.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0; 64 * 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = socket.write_all(reply.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+/// Issue 7.8: replies with multi-byte text where error messages cut them
+/// short are typed errors for every operation, never a panic.
+#[tokio::test]
+async fn non_ascii_replies_are_typed_errors_not_panics() {
+    let text = "锁".repeat(300);
+    let replies = [
+        ("200 OK", json!({ "unexpected": text }).to_string()),
+        ("400 Bad Request", json!({ "error": text }).to_string()),
+        ("500 Internal Server Error", text.clone()),
+        ("200 OK", text.clone()),
+    ];
+    for (status, body) in replies {
+        let url = fake_endpoint(status, body).await;
+        let manager = LockManager::builder().elasticsearch(eslock_suite::client_for(&url)).build();
+        let store = eslock::ElasticsearchStore::new(eslock_suite::client_for(&url));
+        use eslock::store::LockStore;
+        let id = eslock::LockId::new("x").unwrap();
+        let outcomes: Vec<(&str, Result<(), Error>)> = vec![
+            ("setup", manager.setup().await),
+            ("acquire", manager.acquire("x", LockOptions::default()).await.map(drop)),
+            ("get", store.get(&id).await.map(drop)),
+            ("list", store.list().await.map(drop)),
+            ("extend", store.extend(&id, "t", Duration::from_secs(1)).await.map(drop)),
+            ("release", store.release(&id, "t").await.map(drop)),
+            ("force_release", store.force_release(&id).await.map(drop)),
+        ];
+        for (operation, outcome) in outcomes {
+            match outcome {
+                Err(Error::Backend(_)) => {}
+                other => panic!("{status}: {operation} should be a backend error, got {other:?}"),
+            }
+        }
+    }
+}

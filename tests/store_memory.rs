@@ -32,3 +32,23 @@ fn backend() -> Memory {
 }
 
 conformance_tests!(backend());
+
+/// Issue 7.12: the in-memory store decides expiry on Tokio's clock, the
+/// clock leases count on, so paused-time tests see what production would.
+#[tokio::test(start_paused = true)]
+async fn expiry_follows_tokios_clock() {
+    use std::time::Duration;
+    use eslock::LockOptions;
+
+    let store = MemoryStore::new();
+    let (holder, contender) = (LockManager::builder().store(store.clone()).build(), LockManager::builder().store(store).build());
+    let lease = holder.acquire("paused", LockOptions::default().ttl(Duration::from_secs(10)).renew(false)).await.unwrap();
+    assert!(contender.acquire("paused", LockOptions::default()).await.is_err());
+    tokio::time::advance(Duration::from_secs(9)).await;
+    assert!(contender.get("paused").await.unwrap().is_some(), "not expired yet on Tokio's clock");
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert!(lease.is_lost());
+    assert_eq!(contender.get("paused").await.unwrap(), None, "expired on Tokio's clock");
+    let taken = contender.acquire("paused", LockOptions::default()).await.unwrap();
+    assert!(taken.fencing_token() > lease.fencing_token());
+}

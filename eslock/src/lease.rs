@@ -355,9 +355,13 @@ impl Shared {
             Some(info) => {
                 self.state.send_modify(|state| {
                     state.in_flight = None;
-                    state.granted_sent = sent;
-                    state.granted_ttl = ttl_in_force;
-                    state.expires_at = info.expires_at;
+                    // Requests are sent one at a time, but never let an older
+                    // grant replace a newer one.
+                    if sent >= state.granted_sent {
+                        state.granted_sent = sent;
+                        state.granted_ttl = ttl_in_force;
+                        state.expires_at = info.expires_at;
+                    }
                 });
                 tracing::debug!(lock_id = %self.lock_id, "lease extended");
                 Ok(!self.check_lost())

@@ -99,13 +99,14 @@ async fn check_mappings(store: &ElasticsearchStore) -> Result<MappingCheck> {
     if !reply.is_success() {
         return Err(CONTEXT.unexpected(&reply).into());
     }
-    let actual = reply
+    let found = reply
         .body
         .as_object()
         .and_then(|indices| indices.values().next())
-        .and_then(|index| index.pointer("/mappings/properties"))
-        .cloned()
-        .unwrap_or(Value::Null);
+        .and_then(|index| index.get("mappings"))
+        .ok_or_else(|| CONTEXT.malformed("no mappings", &reply))?;
+    // An index without fields yet has no `properties`.
+    let actual = found.get("properties").cloned().unwrap_or(Value::Null);
 
     let wanted = mappings();
     let mut conflicts = Vec::new();
