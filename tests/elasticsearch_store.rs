@@ -284,6 +284,36 @@ async fn concurrent_repairs_never_drop_a_live_lock() {
     }
 }
 
+/// Issue 7.5, the interleaving that dropped a lock: repairer B has counted
+/// no live lock (its replies are slow: it is paused after counting) when
+/// process A repairs the index itself and takes a lock in the new index; B
+/// must not then delete the index A's lock lives in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_repairer_cannot_delete_a_newer_index() {
+    use eslock_suite::proxy::{FaultProxy, Mode};
+    let alias = unique_name("repair-paused");
+    let index = format!("{alias}-000001");
+    create_wrong_index(&engine_client(), &index, SystemTime::now() - Duration::from_secs(60)).await;
+    let proxy = FaultProxy::start(&eslock_suite::engine_url().unwrap()).await;
+    proxy.set_mode(Mode::DelayReplies(Duration::from_millis(700)));
+    let slow = LockManager::builder().elasticsearch(eslock_suite::client_for(proxy.url())).index_name(&alias).build();
+    let repairer_b = tokio::spawn(async move { slow.setup().await });
+    // B's count has reached the engine; its reply is on the way, late.
+    let counted = async {
+        while !proxy.request_lines().iter().any(|line| line.contains("/_search")) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), counted).await.expect("B counts live locks");
+    let process_a = manager_on(&alias);
+    process_a.setup().await.unwrap();
+    let lease = process_a.acquire("a-lock", LockOptions::default().ttl(Duration::from_secs(60))).await.unwrap();
+    repairer_b.await.unwrap().unwrap();
+    let held = manager_on(&alias).get("a-lock").await.unwrap();
+    assert_eq!(held.map(|info| info.token), Some(lease.token().to_string()), "B's repair dropped A's live lock");
+    assert!(lease.release().await.unwrap());
+}
+
 /// Issue 7.5: repair counts live locks among every document, not the first
 /// 10,000 a search returns.
 #[tokio::test]

@@ -1,0 +1,226 @@
+//! Lease safety under faults on the real engine (issue 7): replies held back
+//! or late (a proxy of the test's own between eslock and the engine), an
+//! engine whose clock steps back and forth (libfaketime), and client
+//! processes whose clock is an hour off.
+
+use std::time::{Duration, SystemTime};
+
+use eslock::{Error, LockManager, LockOptions};
+use eslock_suite::engine::{SteppedClockNode, faketime_command};
+use eslock_suite::proxy::{FaultProxy, Mode};
+use eslock_suite::{client_for, engine_url, unique_name};
+
+const GENEROUS: Duration = Duration::from_secs(10);
+
+fn manager_at(url: &str, alias: &str) -> LockManager {
+    LockManager::builder().elasticsearch(client_for(url)).index_name(alias).build()
+}
+
+fn engine() -> String {
+    engine_url().expect("ELASTICSEARCH_URL is set by scripts/test")
+}
+
+/// A manager whose requests go through a fault proxy, and one that talks to
+/// the engine directly (another process), on the same lock index.
+async fn proxied(alias: &str) -> (FaultProxy, LockManager, LockManager) {
+    let proxy = FaultProxy::start(&engine()).await;
+    let through_proxy = manager_at(proxy.url(), alias);
+    let direct = manager_at(&engine(), alias);
+    direct.setup().await.unwrap();
+    through_proxy.setup().await.unwrap();
+    (proxy, through_proxy, direct)
+}
+
+/// Issue 7.2: a grant whose reply the network delays past the trust deadline
+/// is not a lease, and the lock is given back at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_acquire_reply_is_not_a_lease() {
+    let alias = unique_name("late-reply");
+    let (proxy, late, direct) = proxied(&alias).await;
+    proxy.set_mode(Mode::DelayReplies(Duration::from_millis(4300)));
+    let outcome = late.acquire("job", LockOptions::default().ttl(Duration::from_secs(5))).await;
+    assert!(matches!(outcome, Err(Error::LeaseLost(_))), "{outcome:?}");
+    // The lock was given back (the release request is not delayed on its
+    // way in): free long before its TTL ends.
+    let lease = direct.acquire("job", LockOptions::default().wait(Duration::from_millis(600))).await.unwrap();
+    assert!(lease.release().await.unwrap());
+}
+
+/// Issue 7.2: the client's own retry of a timed-out attempt finds the lock
+/// granted to its token (a no-op). Reported as acquired although the first
+/// attempt's trust deadline has passed, it would be a second holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_acquire_past_its_deadline_is_not_a_lease() {
+    let alias = unique_name("retried-acquire");
+    let proxy = FaultProxy::start(&engine()).await;
+    let impatient = LockManager::builder()
+        .elasticsearch(client_for(proxy.url()))
+        .index_name(&alias)
+        .request_timeout(Duration::from_millis(400))
+        .build();
+    impatient.setup().await.unwrap();
+    let direct = manager_at(&engine(), &alias);
+    proxy.set_mode(Mode::HoldReplies);
+    let attempt = tokio::spawn({
+        let impatient = impatient.clone();
+        async move { impatient.acquire("job", LockOptions::default().ttl(Duration::from_secs(1))).await }
+    });
+    // The first attempt timed out and a retry is in flight; its reply comes
+    // after the first attempt's deadline (0.8 s after it was sent).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    proxy.set_mode(Mode::Pass);
+    let outcome = attempt.await.unwrap();
+    assert!(matches!(outcome, Err(Error::LeaseLost(_))), "{outcome:?}");
+    let lease = direct.acquire("job", LockOptions::default().wait(GENEROUS)).await.unwrap();
+    assert!(lease.release().await.unwrap());
+}
+
+/// Issue 7.4: a caller that gives up while the acquire request is in flight
+/// (its reply held back) leaves no lock behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acquire_cancelled_in_flight_leaves_no_lock() {
+    let alias = unique_name("cancel-in-flight");
+    let (proxy, cancelled, direct) = proxied(&alias).await;
+    let ttl = LockOptions::default().ttl(Duration::from_secs(60));
+    proxy.set_mode(Mode::HoldReplies);
+    assert!(tokio::time::timeout(Duration::from_millis(300), cancelled.acquire("job", ttl.clone())).await.is_err());
+    assert!(tokio::time::timeout(Duration::from_millis(300), cancelled.with_lock("job2", ttl, || async {})).await.is_err());
+    proxy.set_mode(Mode::Pass);
+    for id in ["job", "job2"] {
+        let lease = direct.acquire(id, LockOptions::default().wait(GENEROUS)).await.expect("the abandoned grant was released");
+        assert!(lease.release().await.unwrap());
+    }
+}
+
+/// Issue 7.10: a release whose first reply was lost, retried, reports what
+/// really happened: our own first attempt released the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_release_reports_the_truth() {
+    let alias = unique_name("retried-release");
+    let (proxy, manager, direct) = proxied(&alias).await;
+    for force in [false, true] {
+        let lease = manager.acquire("job", LockOptions::default()).await.unwrap();
+        proxy.set_mode(Mode::HoldReplies);
+        let release = tokio::spawn({
+            let manager = manager.clone();
+            async move { if force { manager.force_release("job").await } else { lease.release().await } }
+        });
+        // The engine has executed the release; its reply is lost on a reset
+        // connection, and the client retries.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(direct.get("job").await.unwrap(), None, "the first attempt released the lock");
+        proxy.drop_held();
+        proxy.set_mode(Mode::Pass);
+        assert!(release.await.unwrap().unwrap(), "force={force}: our own first attempt released it");
+    }
+}
+
+/// Issue 7.6: fencing tokens keep increasing when the engine's clock steps
+/// back ten minutes and forward again, across release, force-release and
+/// expiry take-over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fencing_tokens_never_go_back_when_the_engine_clock_steps() {
+    let node = tokio::task::spawn_blocking(SteppedClockNode::start).await.unwrap();
+    let alias = unique_name("stepped");
+    let (a, b) = (manager_at(node.url(), &alias), manager_at(node.url(), &alias));
+    let mut last = 0;
+    let mut next = |token: u64, what: &str| {
+        assert!(token > last, "{what}: fencing token {token} after {last}");
+        last = token;
+    };
+    let lease = a.acquire("job", LockOptions::default()).await.unwrap();
+    next(lease.fencing_token(), "first");
+    assert!(lease.release().await.unwrap());
+
+    node.step(-600);
+    let lease = b.acquire("job", LockOptions::default()).await.unwrap();
+    next(lease.fencing_token(), "after release, clock 10 min back");
+    assert!(a.force_release("job").await.unwrap());
+    let lease2 = a.acquire("job", LockOptions::default().ttl(Duration::from_millis(500)).renew(false)).await.unwrap();
+    next(lease2.fencing_token(), "after force-release");
+    drop(lease);
+    let taken = b.acquire("job", LockOptions::default().wait(GENEROUS)).await.unwrap();
+    next(taken.fencing_token(), "after expiry take-over");
+
+    // A step forward makes the held lease expire early (inherent to
+    // leases): the take-over still gets a larger token.
+    node.step(0);
+    let again = a.acquire("job", LockOptions::default().wait(GENEROUS)).await.unwrap();
+    next(again.fencing_token(), "after the clock stepped forward");
+    node.step(-1200);
+    assert!(again.release().await.unwrap());
+    let last_lease = b.acquire("job", LockOptions::default()).await.unwrap();
+    next(last_lease.fencing_token(), "clock 20 min back");
+    drop(taken);
+    assert!(last_lease.release().await.unwrap());
+}
+
+/// Runs the `skewed_client` check under a wall clock `offset` from ours.
+fn skewed_client(offset: &str, args: &[&str]) {
+    let output = faketime_command(offset, env!("CARGO_BIN_EXE_skewed_client")).args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "client with clock {offset}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Issue 7.7: clients whose clock is an hour ahead or behind can neither
+/// hide, steal nor delete a live lock, nor see an expired one as held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skewed_client_clocks_decide_nothing() {
+    let url = engine();
+    let alias = unique_name("skewed");
+    let manager = manager_at(&url, &alias);
+    let live = manager.acquire("live", LockOptions::default().ttl(Duration::from_secs(120))).await.unwrap();
+    let expired = manager.acquire("expired", LockOptions::default().ttl(Duration::from_millis(300)).renew(false)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let client = tokio::task::spawn_blocking({
+        let (url, alias, token) = (url.clone(), alias.clone(), live.token().to_string());
+        move || {
+            for offset in ["+3600", "-3600"] {
+                skewed_client(offset, &["held", &url, &alias, "live", &token]);
+                skewed_client(offset, &["free", &url, &alias, "expired"]);
+            }
+        }
+    });
+    client.await.unwrap();
+    assert!(!live.is_lost());
+    drop(expired);
+
+    // Setup's repair of an index with wrong mappings counts live locks on
+    // the cluster's clock: a client an hour ahead must not delete it.
+    let wrong = unique_name("skewed-repair");
+    let direct = client_for(&url);
+    let expires = humantime::format_rfc3339_millis(SystemTime::now() + Duration::from_secs(1800)).to_string();
+    let create = direct
+        .send(
+            elasticsearch::http::Method::Put,
+            &format!("/{wrong}-000001"),
+            elasticsearch::http::headers::HeaderMap::new(),
+            None::<&()>,
+            Some(elasticsearch::http::request::JsonBody::new(serde_json::json!({
+                "mappings": { "properties": { "token": { "type": "text" } } }
+            }))),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(create.status_code().is_success());
+    let doc = serde_json::json!({ "token": "someone", "createdAt": expires, "expiresAt": expires });
+    let put = direct
+        .send(
+            elasticsearch::http::Method::Put,
+            &format!("/{wrong}-000001/_doc/held?refresh=true"),
+            elasticsearch::http::headers::HeaderMap::new(),
+            None::<&()>,
+            Some(elasticsearch::http::request::JsonBody::new(doc)),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(put.status_code().is_success());
+    let repair = tokio::task::spawn_blocking(move || skewed_client("+3600", &["repair", &url, &wrong]));
+    repair.await.unwrap();
+    assert!(live.release().await.unwrap());
+}
