@@ -66,6 +66,7 @@ struct Stats {
     connections: AtomicU64,
     bytes_to_engine: AtomicU64,
     requests: Mutex<Vec<String>>,
+    warnings: Mutex<Vec<String>>,
 }
 
 /// A fault-injecting TCP proxy on 127.0.0.1 in front of one engine. Its tasks
@@ -131,6 +132,12 @@ impl FaultProxy {
     /// `"METHOD target"`, e.g. `"POST /locks/_update/a?refresh=true"`.
     pub fn request_lines(&self) -> Vec<String> {
         self.lock_requests().clone()
+    }
+
+    /// The `Warning` headers of the engine's replies so far (the engine's
+    /// deprecation warnings), as `"Warning: ..."` lines.
+    pub fn warnings(&self) -> Vec<String> {
+        self.stats.warnings.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Bytes forwarded to the engine so far.
@@ -217,7 +224,7 @@ async fn serve(mut client: TcpStream, upstream: String, control: watch::Receiver
         tokio::select! {
             end = until_reset(control.clone()) => end,
             end = forward_requests(from_client, to_engine, control.clone(), &stats) => end,
-            end = read_replies(from_engine, replies_tx, control.clone()) => end,
+            end = read_replies(from_engine, replies_tx, control.clone(), &stats) => end,
             end = deliver_replies(to_client, replies_rx, control) => end,
         }
     };
@@ -247,7 +254,7 @@ async fn forward_requests(
     stats: &Stats,
 ) -> End {
     let mut buf = vec![0; 64 * 1024];
-    let mut requests = RequestLines::default();
+    let mut requests = CrlfLines::default();
     loop {
         let n = match from_client.read(&mut buf).await {
             Ok(0) => break,
@@ -262,7 +269,11 @@ async fn forward_requests(
             return End::Reset;
         }
         stats.bytes_to_engine.fetch_add(n as u64, Ordering::SeqCst);
-        requests.feed(&buf[..n], |line| stats.requests.lock().unwrap_or_else(PoisonError::into_inner).push(line));
+        requests.feed(&buf[..n], |line| {
+            if let Some(request) = request_line(line) {
+                stats.requests.lock().unwrap_or_else(PoisonError::into_inner).push(request);
+            }
+        });
     }
     // The client half-closed: pass that on, and let the replies finish.
     let _ = to_engine.shutdown().await;
@@ -273,12 +284,19 @@ async fn read_replies(
     mut from_engine: ReadHalf<'_>,
     replies: mpsc::UnboundedSender<Reply>,
     control: watch::Receiver<Control>,
+    stats: &Stats,
 ) -> End {
     let mut buf = vec![0; 64 * 1024];
+    let mut headers = CrlfLines::default();
     loop {
         match from_engine.read(&mut buf).await {
             Ok(0) => break,
             Ok(n) => {
+                headers.feed(&buf[..n], |line| {
+                    if line.get(..8).is_some_and(|name| name.eq_ignore_ascii_case("warning:")) {
+                        stats.warnings.lock().unwrap_or_else(PoisonError::into_inner).push(line.to_string());
+                    }
+                });
                 let reply = Reply { received: Instant::now(), drops: control.borrow().drops, bytes: buf[..n].to_vec() };
                 if replies.send(reply).is_err() {
                     break;
@@ -328,15 +346,15 @@ async fn deliver_replies(
     End::Close
 }
 
-/// Finds HTTP/1.x request lines in what a client sends, to count requests.
+/// Splits an HTTP/1.x byte stream into CRLF-terminated lines: the request
+/// and status lines and the headers.
 ///
-/// A request line is the text before a CRLF that ends in
-/// `METHOD SP target SP HTTP/1.x`. The engine's request bodies are JSON or
-/// NDJSON, which hold no bare CR, so only head lines end in CRLF; and since a
-/// body need not end in a line break, the next request line may follow it
-/// directly (`...}POST /x HTTP/1.1`), hence the match on the end of the line.
+/// Request and reply bodies are JSON or NDJSON, which hold no bare CR, so
+/// only head lines end in CRLF; and since a body need not end in a line
+/// break, the next request line may follow it directly
+/// (`...}POST /x HTTP/1.1`), hence [`request_line`] matches the end of a line.
 #[derive(Default)]
-struct RequestLines {
+struct CrlfLines {
     /// The end of the current line, at most `MAX_LINE` bytes.
     line: Vec<u8>,
 }
@@ -344,14 +362,12 @@ struct RequestLines {
 const MAX_LINE: usize = 16 * 1024;
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
 
-impl RequestLines {
-    fn feed(&mut self, bytes: &[u8], mut found: impl FnMut(String)) {
+impl CrlfLines {
+    fn feed(&mut self, bytes: &[u8], mut found: impl FnMut(&str)) {
         for &byte in bytes {
             if byte == b'\n' && self.line.last() == Some(&b'\r') {
                 self.line.pop();
-                if let Some(request) = request_line(&String::from_utf8_lossy(&self.line)) {
-                    found(request);
-                }
+                found(&String::from_utf8_lossy(&self.line));
                 self.line.clear();
             } else {
                 if self.line.len() >= MAX_LINE {
@@ -363,7 +379,8 @@ impl RequestLines {
     }
 }
 
-/// `"METHOD target"` when `line` ends in a request line.
+/// `"METHOD target"` when `line` ends in a request line
+/// (`METHOD SP target SP HTTP/1.x`).
 fn request_line(line: &str) -> Option<String> {
     let rest = line.strip_suffix(" HTTP/1.1").or_else(|| line.strip_suffix(" HTTP/1.0"))?;
     let (before, target) = rest.rsplit_once(' ')?;
@@ -381,10 +398,10 @@ mod tests {
                        POST /i/_update/1?refresh=true HTTP/1.1\r\ncontent-length: 0\r\n\r\n\
                        GET / HTTP/1.1\r\n\r\n";
         for chunk_size in [1, 5, stream.len()] {
-            let mut lines = RequestLines::default();
+            let mut lines = CrlfLines::default();
             let mut found = Vec::new();
             for chunk in stream.chunks(chunk_size) {
-                lines.feed(chunk, |line| found.push(line));
+                lines.feed(chunk, |line| found.extend(request_line(line)));
             }
             assert_eq!(found, ["PUT /i/_doc/1", "POST /i/_update/1?refresh=true", "GET /"], "chunks of {chunk_size}");
         }

@@ -437,3 +437,29 @@ async fn non_ascii_replies_are_typed_errors_not_panics() {
         }
     }
 }
+
+/// No lock operation draws a deprecation `Warning` header, in either index
+/// layout: warnings announce what the engine's next major version refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_operations_draw_no_deprecation_warnings() {
+    use eslock_suite::proxy::FaultProxy;
+    let proxy = FaultProxy::start(&eslock_suite::engine_url().unwrap()).await;
+    let client = || eslock_suite::client_for(proxy.url());
+    let default_layout = LockManager::builder().elasticsearch(client()).index_name(unique_name("warnings")).build();
+    let kibana = LockManager::builder().elasticsearch(client()).kibana_compatible().build();
+    for manager in [default_layout, kibana] {
+        let id = unique_name("warn");
+        manager.setup().await.unwrap();
+        let lease = manager.acquire(&id, LockOptions::default()).await.unwrap();
+        assert!(matches!(manager.acquire(&id, LockOptions::default()).await, Err(Error::Acquisition(_))));
+        assert!(lease.extend(Duration::from_secs(20)).await.unwrap());
+        assert!(manager.get(&id).await.unwrap().is_some());
+        assert!(!manager.list().await.unwrap().is_empty());
+        assert!(lease.release().await.unwrap());
+        manager.with_lock(&id, LockOptions::default(), || async {}).await.unwrap();
+        let _held = manager.acquire(&id, LockOptions::default()).await.unwrap();
+        assert!(manager.force_release(&id).await.unwrap());
+    }
+    assert!(proxy.requests() > 10, "the operations went through the proxy");
+    assert_eq!(proxy.warnings(), Vec::<String>::new(), "requests: {:?}", proxy.request_lines());
+}

@@ -30,19 +30,43 @@
 //! # Guarantees
 //!
 //! 1. **Atomic acquire**: one atomic operation creates a lock or takes over
-//!    an expired one; of any number of racing contenders exactly one wins.
-//! 2. **Server time**: with Elasticsearch, expiry is decided on the
-//!    cluster's clock inside the update script, so skewed client clocks can
-//!    neither steal nor keep a lock.
-//! 3. **Renewal**: a [`Lease`] renews itself; it is declared lost when the
-//!    store no longer has its token, or when no renewal succeeded within the
-//!    TTL minus a safety margin on the local monotonic clock.
-//! 4. **Fencing**: extend and release succeed only with the holder's token;
-//!    fencing tokens strictly increase per lock id.
+//!    an expired or released one; of any number of racing contenders exactly
+//!    one wins.
+//! 2. **Server time**: with Elasticsearch, every decision about expiry — in
+//!    the update scripts, in [`LockManager::get`], [`LockManager::list`] and
+//!    index repair — is made on the cluster's clock, so skewed client clocks
+//!    can neither steal, keep, hide nor delete a lock.
+//! 3. **Lease trust**: a [`Lease`] is trusted until its trust deadline — the
+//!    send time of its last successful acquire or renewal, plus that
+//!    request's TTL, minus a safety margin of TTL/5 — on the local monotonic
+//!    clock. [`Lease::is_lost`] computes it; [`Lease::lost`] fires at it even
+//!    if no renewal task ran; [`LockManager::acquire`] never returns a lease
+//!    already past it; a shorter TTL given to [`Lease::extend`] moves it at
+//!    once. The lease is also lost as soon as the store reports another
+//!    token. A lost lease stays lost.
+//! 4. **Fencing**: extend and release succeed only with the holder's token.
+//!    [`Lease::fencing_token`] strictly increases per lock id across release,
+//!    force-release, expiry take-over, primary fail-over and clock steps: a
+//!    release keeps the lock id's counter, and the next token is one more
+//!    (or the cluster clock in microseconds, if larger). Only when the lock
+//!    index itself is deleted (or a Kibana node deletes a document on
+//!    release) does an id start again from the cluster clock.
 //! 5. **Release on every path**: [`LockManager::with_lock`] releases after
-//!    return, error, panic and cancellation; a dropped [`Lease`] schedules
-//!    its release.
-//! 6. **Bad input** is a typed [`Error`] before any request is sent.
+//!    return, error, panic and cancellation — also while the acquire request
+//!    is in flight — and returns [`Error::LeaseLost`] if the lease was lost
+//!    before the callback finished, whatever it returned. A dropped [`Lease`]
+//!    schedules its release, and a new acquire of that id in the same
+//!    process waits for it.
+//! 6. **Bad input** is a typed [`Error`] before any request is sent: what is
+//!    accepted can be read back (TTL from 10 ms to 100 years, metadata a JSON
+//!    object of at most 8 KiB nested at most 32 levels). No reply makes
+//!    eslock panic; one unreadable lock document never breaks the others.
+//!
+//! What no lease can promise: a process paused (a GC pause, a stopped VM)
+//! right after checking [`Lease::is_lost`] may act after its lease ended.
+//! That is what fencing tokens are for: pass [`Lease::fencing_token`] with
+//! every write, and let the resource refuse a token lower than one it has
+//! seen.
 
 #![warn(missing_docs)]
 

@@ -52,6 +52,11 @@ impl IndexLayout {
         Self::named(KIBANA_ALIAS)
     }
 
+    /// Whether this is Kibana's lock index, shared with Kibana nodes.
+    pub fn is_kibana(&self) -> bool {
+        self.alias == KIBANA_ALIAS
+    }
+
     /// The alias.
     pub fn alias(&self) -> &str {
         &self.alias

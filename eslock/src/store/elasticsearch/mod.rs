@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
+use elasticsearch::http::headers::{HeaderMap, HeaderValue};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use serde_json::{Value, json};
 
@@ -68,6 +69,9 @@ pub struct ElasticsearchStore {
     client: Elasticsearch,
     layout: IndexLayout,
     request_timeout: Duration,
+    /// Sent with every request: Kibana's product origin in the Kibana
+    /// preset, as Kibana itself sends to reach its system indices.
+    headers: HeaderMap,
 }
 
 impl ElasticsearchStore {
@@ -78,10 +82,15 @@ impl ElasticsearchStore {
 
     /// A store in the given index layout.
     pub fn with_layout(client: Elasticsearch, layout: IndexLayout) -> Self {
+        let mut headers = HeaderMap::new();
+        if layout.is_kibana() {
+            headers.insert("x-elastic-product-origin", HeaderValue::from_static("kibana"));
+        }
         ElasticsearchStore {
             client,
             layout,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            headers,
         }
     }
 
@@ -97,7 +106,7 @@ impl ElasticsearchStore {
     }
 
     async fn request(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
-        send(&self.client, context, method, path, body, Some(self.request_timeout)).await
+        send(&self.client, context, method, path, body, &self.headers, Some(self.request_timeout)).await
     }
 
     fn doc_path(&self, endpoint: &str, lock_id: &LockId) -> String {

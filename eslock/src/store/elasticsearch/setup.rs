@@ -33,10 +33,19 @@ fn settings() -> Value {
 
 pub(super) async fn run(store: &ElasticsearchStore) -> Result<()> {
     store.layout.validate()?;
-    put_templates(store).await?;
+    if store.layout.is_kibana() {
+        put_kibana_templates_if_absent(store).await?;
+    } else {
+        put_templates(store).await?;
+    }
     create_index(store).await?;
     match check_mappings(store).await? {
         MappingCheck::Compatible => Ok(()),
+        MappingCheck::Conflicts(problems) if store.layout.is_kibana() => Err(incompatible(
+            store,
+            &problems,
+            "it is Kibana's index, which eslock never deletes; Kibana's own setup recreates it when it holds no lock",
+        )),
         MappingCheck::Conflicts(problems) => {
             repair(store, &problems).await?;
             match check_mappings(store).await? {
@@ -64,20 +73,62 @@ async fn put_templates(store: &ElasticsearchStore) -> Result<()> {
     expect_success(store.request(CONTEXT, Method::Put, &path, Some(&template)).await?)
 }
 
+/// Kibana's own lock index assets, written only when absent and never
+/// changed, so that Kibana nodes and eslock do not rewrite each other's
+/// definitions on every start. `fencingToken` is added to the index's
+/// mapping only (`check_mappings`); with `dynamic: false` Kibana never minds.
+async fn put_kibana_templates_if_absent(store: &ElasticsearchStore) -> Result<()> {
+    let layout = &store.layout;
+    let component = json!({ "template": { "mappings": {
+        "dynamic": false,
+        "properties": {
+            "token": { "type": "keyword" },
+            "metadata": { "enabled": false },
+            "createdAt": { "type": "date" },
+            "expiresAt": { "type": "date" }
+        }
+    } } });
+    let template = json!({
+        "index_patterns": [format!("{}*", layout.alias())],
+        "composed_of": [layout.component_template()],
+        "priority": 500,
+        "template": { "settings": { "number_of_shards": 1, "auto_expand_replicas": "0-1", "hidden": true } }
+    });
+    for (path, body) in [
+        (format!("/_component_template/{}?create=true", encode_segment(&layout.component_template())), component),
+        (format!("/_index_template/{}?create=true", encode_segment(&layout.index_template())), template),
+    ] {
+        let reply = store.request(CONTEXT, Method::Put, &path, Some(&body)).await?;
+        let exists = reply.status == 400 && reply.body.pointer("/error/reason").and_then(Value::as_str).is_some_and(|reason| reason.contains("already exists"));
+        if !exists {
+            expect_success(reply)?;
+        }
+    }
+    Ok(())
+}
+
 async fn create_index(store: &ElasticsearchStore) -> Result<()> {
     let layout = &store.layout;
-    // Settings and mappings are given explicitly too, so the index is right
-    // even if some other template of higher priority matches its name.
-    let body = json!({
-        "settings": settings(),
-        "mappings": mappings(),
-        "aliases": { layout.alias(): { "is_hidden": true } }
-    });
+    let body = if layout.is_kibana() {
+        // As Kibana creates it: its index template gives settings and mappings.
+        json!({})
+    } else {
+        // Settings and mappings are given explicitly too, so the index is right
+        // even if some other template of higher priority matches its name.
+        json!({
+            "settings": settings(),
+            "mappings": mappings(),
+            "aliases": { layout.alias(): { "is_hidden": true } }
+        })
+    };
     let reply = store
         .request(CONTEXT, Method::Put, &format!("/{}", encode_segment(layout.concrete_index())), Some(&body))
         .await?;
     match reply.error_type() {
         Some("resource_already_exists_exception") => Ok(()),
+        // After an upgrade re-index, Kibana's concrete index name is an alias
+        // of the new index: work through it.
+        Some("invalid_index_name_exception") if layout.is_kibana() => Ok(()),
         _ => expect_success(reply),
     }
 }

@@ -112,6 +112,7 @@ pub(crate) async fn send(
     method: Method,
     path: &str,
     body: Option<&Value>,
+    headers: &HeaderMap,
     timeout: Option<Duration>,
 ) -> Result<Reply> {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
@@ -121,7 +122,7 @@ pub(crate) async fn send(
             .send(
                 method,
                 path,
-                HeaderMap::new(),
+                headers.clone(),
                 None::<&()>,
                 body.map(JsonBody::new),
                 timeout,
@@ -130,6 +131,11 @@ pub(crate) async fn send(
         let failure = match sent {
             Ok(response) => {
                 let status = response.status_code().as_u16();
+                // Warnings announce what the engine's next version will refuse.
+                for warning in response.headers().get_all("warning") {
+                    tracing::warn!(operation = %context.operation, warning = %String::from_utf8_lossy(warning.as_bytes()),
+                        "the engine answered with a deprecation warning");
+                }
                 if !is_transient_status(status) || attempt >= MAX_ATTEMPTS {
                     let text = response
                         .text()
