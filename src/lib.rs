@@ -64,3 +64,25 @@ pub fn unique_name(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}-{}-{nanos}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
+
+/// Sends a raw request to the engine, as another program (or Kibana) would,
+/// and returns the status and the JSON body (`Null` when it is not JSON).
+///
+/// # Panics
+/// When the engine cannot be reached.
+pub async fn raw_request(
+    client: &Elasticsearch,
+    method: elasticsearch::http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use elasticsearch::http::headers::HeaderMap;
+    use elasticsearch::http::request::JsonBody;
+    let response = client
+        .send(method, path, HeaderMap::new(), None::<&()>, body.map(JsonBody::new), None)
+        .await
+        .expect("request reaches the engine");
+    let status = response.status_code().as_u16();
+    let text = response.text().await.expect("the reply can be read");
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}

@@ -6,22 +6,12 @@ use std::time::{Duration, SystemTime};
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
 use elasticsearch::http::headers::HeaderMap;
-use elasticsearch::http::request::JsonBody;
 use eslock::{Error, LockManager, LockOptions, Operation};
 use eslock_suite::{engine_client, unique_name};
 use futures::future::join_all;
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// Sends a raw request, as another program (or Kibana) would.
-async fn raw(client: &Elasticsearch, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let response = client
-        .send(method, path, HeaderMap::new(), None::<&()>, body.map(JsonBody::new), None)
-        .await
-        .expect("request reaches the engine");
-    let status = response.status_code().as_u16();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
+use eslock_suite::raw_request as raw;
 
 fn manager_on(alias: &str) -> LockManager {
     LockManager::builder().elasticsearch(engine_client()).index_name(alias).build()
@@ -134,67 +124,6 @@ async fn wrong_mappings_without_live_locks_are_repaired() {
     let (_, mapping) = raw(&client, Method::Get, &format!("/{index}/_mapping"), None).await;
     assert_eq!(mapping[&index]["mappings"]["properties"]["token"]["type"], "keyword");
     let lease = manager.acquire("held", LockOptions::default()).await.unwrap();
-    assert!(lease.release().await.unwrap());
-}
-
-/// Kibana's own acquire, as its lock manager runs it: take the lock when it
-/// is new, expired or ours, else noop. Written here from its documented
-/// behaviour to prove both sides read each other's documents.
-const KIBANA_STYLE_ACQUIRE: &str = "
-long now = System.currentTimeMillis();
-if (ctx.op == 'create' || Instant.parse(ctx._source.expiresAt).toEpochMilli() < now || ctx._source.token == params.token) {
-  Instant start = Instant.ofEpochMilli(now);
-  ctx._source.createdAt = start.toString();
-  ctx._source.expiresAt = start.plusMillis(params.ttl).toString();
-  ctx._source.token = params.token;
-  ctx._source.metadata = params.metadata;
-} else {
-  ctx.op = 'noop';
-}";
-
-async fn kibana_acquire(client: &Elasticsearch, index: &str, lock_id: &str, token: &str) -> String {
-    let body = json!({
-        "scripted_upsert": true,
-        "script": { "lang": "painless", "source": KIBANA_STYLE_ACQUIRE,
-                    "params": { "token": token, "ttl": 30_000, "metadata": { "kibana": true } } },
-        "upsert": {}
-    });
-    let (status, reply) = raw(client, Method::Post, &format!("/{index}/_update/{lock_id}"), Some(body)).await;
-    assert!(status == 200 || status == 201, "{reply}");
-    reply["result"].as_str().unwrap().to_string()
-}
-
-#[tokio::test]
-async fn kibana_preset_shares_locks_with_kibana_documents() {
-    let manager = LockManager::builder().elasticsearch(engine_client()).kibana_compatible().build();
-    manager.setup().await.unwrap();
-    assert_eq!(manager.index(), Some(".kibana_locks-000001"));
-    let client = engine_client();
-    let lock_id = unique_name("kibana-shared");
-
-    // Kibana holds the lock: eslock is refused and sees Kibana's metadata.
-    assert_eq!(kibana_acquire(&client, ".kibana_locks-000001", &lock_id, "kibana-token").await, "created");
-    let err = manager.acquire(&lock_id, LockOptions::default()).await.unwrap_err();
-    let Error::Acquisition(acq) = &err else { panic!("{err:?}") };
-    assert_eq!(acq.holder_metadata(), Some(&json!({ "kibana": true })));
-    let info = manager.get(&lock_id).await.unwrap().unwrap();
-    assert_eq!(info.token, "kibana-token");
-
-    // Kibana releases (deletes); eslock acquires, and Kibana is then refused.
-    raw(&client, Method::Delete, &format!("/.kibana_locks-000001/_doc/{lock_id}"), None).await;
-    let lease = manager.acquire(&lock_id, LockOptions::default().metadata(json!({ "rust": 1 }))).await.unwrap();
-    assert_eq!(kibana_acquire(&client, ".kibana_locks-000001", &lock_id, "kibana-2").await, "noop");
-
-    // The document has Kibana's fields and formats.
-    let (_, doc) = raw(&client, Method::Get, &format!("/.kibana_locks-000001/_doc/{lock_id}"), None).await;
-    let source = &doc["_source"];
-    assert_eq!(source["token"], lease.token());
-    assert_eq!(source["metadata"], json!({ "rust": 1 }));
-    for field in ["createdAt", "expiresAt"] {
-        let text = source[field].as_str().unwrap();
-        assert!(text.ends_with('Z') && text.contains('T'), "{field}: {text}");
-        humantime::parse_rfc3339(text).unwrap();
-    }
     assert!(lease.release().await.unwrap());
 }
 

@@ -22,7 +22,7 @@ mod template;
 mod ttl;
 
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use lock_id::{LockIdError, MAX_LOCK_ID_LEN, check_lock_id, is_lock_id_char};
+pub use lock_id::{LockIdError, MAX_DOCUMENT_ID_BYTES, MAX_LOCK_ID_LEN, check_document_id, check_lock_id, is_lock_id_char};
 pub use template::{Segment, TemplateError, parse_template};
 pub use ttl::{MAX_TTL, MIN_TTL, TtlError, check_ttl};
 

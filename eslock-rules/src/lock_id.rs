@@ -5,6 +5,10 @@ use std::fmt;
 /// Longest accepted lock id, in characters (all accepted characters are ASCII).
 pub const MAX_LOCK_ID_LEN: usize = 255;
 
+/// Longest id, in bytes, that Elasticsearch accepts for a document: the
+/// bound of [`check_document_id`].
+pub const MAX_DOCUMENT_ID_BYTES: usize = 512;
+
 /// Why a lock id was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockIdError {
@@ -20,6 +24,12 @@ pub enum LockIdError {
         /// The first character.
         found: char,
     },
+    /// A foreign document id (see [`check_document_id`]) is longer than
+    /// [`MAX_DOCUMENT_ID_BYTES`].
+    DocumentIdTooLong {
+        /// Length of the id in bytes.
+        bytes: usize,
+    },
     /// The id contains a character outside `A-Z a-z 0-9 _ . : / -`.
     IllegalChar {
         /// The offending character.
@@ -33,6 +43,10 @@ impl fmt::Display for LockIdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LockIdError::Empty => write!(f, "lock id is empty; give a name such as \"migrations\""),
+            LockIdError::DocumentIdTooLong { bytes } => write!(
+                f,
+                "lock id is {bytes} bytes long; documents ids are at most {MAX_DOCUMENT_ID_BYTES} bytes"
+            ),
             LockIdError::TooLong { len } => write!(
                 f,
                 "lock id is {len} characters long; the limit is {MAX_LOCK_ID_LEN}"
@@ -75,6 +89,26 @@ pub fn check_lock_id(id: &str) -> Result<(), LockIdError> {
     let len = id.chars().count();
     if len > MAX_LOCK_ID_LEN {
         return Err(LockIdError::TooLong { len });
+    }
+    Ok(())
+}
+
+/// The looser rule for ids that other programs wrote into a shared lock
+/// index (Kibana's ids are free strings, spaces included): any non-empty
+/// text of at most [`MAX_DOCUMENT_ID_BYTES`] bytes. Only reading and
+/// force-releasing such locks accepts it; eslock's own locks follow
+/// [`check_lock_id`].
+///
+/// ```
+/// assert!(eslock_rules::check_document_id("Kibana task: reindex").is_ok());
+/// assert!(eslock_rules::check_document_id("").is_err());
+/// ```
+pub fn check_document_id(id: &str) -> Result<(), LockIdError> {
+    if id.is_empty() {
+        return Err(LockIdError::Empty);
+    }
+    if id.len() > MAX_DOCUMENT_ID_BYTES {
+        return Err(LockIdError::DocumentIdTooLong { bytes: id.len() });
     }
     Ok(())
 }

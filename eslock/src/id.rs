@@ -28,6 +28,14 @@ impl LockId {
         Ok(LockId(id.to_string()))
     }
 
+    /// An id another program wrote into a shared lock index (Kibana's ids
+    /// are free strings): checked only against what the store can hold.
+    pub(crate) fn foreign(id: impl AsRef<str>) -> Result<Self> {
+        let id = id.as_ref();
+        eslock_rules::check_document_id(id).map_err(|reason| InvalidLockIdError { id: id.to_string(), reason })?;
+        Ok(LockId(id.to_string()))
+    }
+
     /// The id as a string.
     pub fn as_str(&self) -> &str {
         &self.0

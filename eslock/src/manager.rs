@@ -261,10 +261,19 @@ impl LockManager {
         }
     }
 
+    /// The id of a lock to inspect or remove: eslock's rules, or, in a store
+    /// shared with programs that use other ids (Kibana), any id it can hold.
+    fn existing_lock_id(&self, lock_id: impl AsRef<str>) -> Result<LockId> {
+        LockId::new(&lock_id).or_else(|strict| match self.inner.store.accepts_foreign_ids() {
+            true => LockId::foreign(lock_id),
+            false => Err(strict),
+        })
+    }
+
     /// The lock `lock_id`, or `None` when it is absent or expired. Sees every
     /// acquisition and release that completed before the call, from any process.
     pub async fn get(&self, lock_id: impl AsRef<str>) -> Result<Option<LockInfo>> {
-        let lock_id = LockId::new(lock_id)?;
+        let lock_id = self.existing_lock_id(lock_id)?;
         self.ensure_setup().await?;
         self.inner.store.get(&lock_id).await
     }
@@ -278,7 +287,7 @@ impl LockManager {
     /// Deletes `lock_id` whoever holds it (an operator action: the holder's
     /// lease is lost at its next renewal). Whether there was a lock.
     pub async fn force_release(&self, lock_id: impl AsRef<str>) -> Result<bool> {
-        let lock_id = LockId::new(lock_id)?;
+        let lock_id = self.existing_lock_id(lock_id)?;
         self.ensure_setup().await?;
         let released = self.inner.store.force_release(&lock_id).await?;
         tracing::debug!(lock_id = %lock_id, released, "lock force-released");

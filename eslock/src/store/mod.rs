@@ -85,6 +85,18 @@ pub trait LockStore: Send + Sync + 'static {
     /// Deletes the lock whoever holds it; whether there was one.
     fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool>;
 
+    /// Whether other programs keep locks in this store under ids outside
+    /// eslock's rules (Kibana's lock index): [`LockManager::get`] and
+    /// [`LockManager::force_release`] then accept any id the store can hold,
+    /// so every such lock can be inspected and removed. Acquisition always
+    /// follows eslock's rules.
+    ///
+    /// [`LockManager::get`]: crate::LockManager::get
+    /// [`LockManager::force_release`]: crate::LockManager::force_release
+    fn accepts_foreign_ids(&self) -> bool {
+        false
+    }
+
     /// The concrete index, for stores that have one.
     fn index(&self) -> Option<&str> {
         None

@@ -342,4 +342,8 @@ impl LockStore for ElasticsearchStore {
     fn index(&self) -> Option<&str> {
         Some(self.layout.concrete_index())
     }
+
+    fn accepts_foreign_ids(&self) -> bool {
+        self.layout.is_kibana()
+    }
 }

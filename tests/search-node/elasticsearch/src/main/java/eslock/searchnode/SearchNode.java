@@ -4,8 +4,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
 import java.util.HashMap;
 import java.util.Map;
+
+import org.elasticsearch.common.logging.DeprecationLogger;
 
 import org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner;
 
@@ -15,6 +18,9 @@ import org.codelibs.elasticsearch.runner.ElasticsearchClusterRunner;
  *
  * Each node of a test cluster runs in its own JVM so that the fault suite can
  * stop a node by stopping its process. Everything binds to 127.0.0.1.
+ *
+ * The node's log4j2 configuration is this launcher's own (resource
+ * eslock/log4j2.properties): deprecation logging on, with HTTP Warning headers.
  *
  * Arguments (all --key value):
  *   --home DIR            node home (data, logs, config)
@@ -35,6 +41,17 @@ public final class SearchNode {
         final Map<String, String> args = parse(argv);
         final Path home = Paths.get(require(args, "home"));
         Files.createDirectories(home);
+        // The runner loads the kibana module only when it is on the classpath (and
+        // says nothing when it is not): without it `.kibana*` are ordinary indices.
+        Class.forName("org.elasticsearch.kibana.KibanaPlugin");
+        // The runner keeps a log4j2.properties it finds in the node's config directory.
+        final Path config = home.resolve("node_1").resolve("config");
+        Files.createDirectories(config);
+        try (var in = SearchNode.class.getResourceAsStream("/eslock/log4j2.properties")) {
+            Files.copy(in, config.resolve("log4j2.properties"), StandardCopyOption.REPLACE_EXISTING);
+        }
+        // Registers the DEPRECATION log level before log4j reads the configuration.
+        System.out.println("deprecation log level: " + DeprecationLogger.DEPRECATION);
 
         final ElasticsearchClusterRunner runner = new ElasticsearchClusterRunner();
         runner.setMaxHttpPort(-1); // take the port we were given, never another one

@@ -4,17 +4,23 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
+import java.nio.file.StandardCopyOption;
 import java.util.HashMap;
 import java.util.Map;
+
+import org.opensearch.common.logging.DeprecationLogger;
 
 import org.codelibs.opensearch.runner.OpenSearchRunner;
 
 /**
- * Starts one OpenSearch node in this JVM and keeps it running until the JVM
+ * Starts one OpenSearch node (2.x or 3.x: the runner API is the same) in this JVM and keeps it running until the JVM
  * is asked to stop (SIGTERM) or its parent process goes away.
  *
  * Each node of a test cluster runs in its own JVM so that the fault suite can
  * stop a node by stopping its process. Everything binds to 127.0.0.1.
+ *
+ * The node's log4j2 configuration is this launcher's own (resource
+ * eslock/log4j2.properties): deprecation logging on, with HTTP Warning headers.
  *
  * Arguments (all --key value):
  *   --home DIR            node home (data, logs, config)
@@ -35,6 +41,14 @@ public final class SearchNode {
         final Map<String, String> args = parse(argv);
         final Path home = Paths.get(require(args, "home"));
         Files.createDirectories(home);
+        // The runner keeps a log4j2.properties it finds in the node's config directory.
+        final Path config = home.resolve("node_1").resolve("config");
+        Files.createDirectories(config);
+        try (var in = SearchNode.class.getResourceAsStream("/eslock/log4j2.properties")) {
+            Files.copy(in, config.resolve("log4j2.properties"), StandardCopyOption.REPLACE_EXISTING);
+        }
+        // Registers the DEPRECATION log level before log4j reads the configuration.
+        System.out.println("deprecation log level: " + DeprecationLogger.DEPRECATION);
 
         final OpenSearchRunner runner = new OpenSearchRunner();
         runner.setMaxHttpPort(-1); // take the port we were given, never another one
@@ -45,6 +59,9 @@ public final class SearchNode {
             settings.put("transport.port", require(args, "transport-port"));
             settings.putList("discovery.seed_hosts", require(args, "seed-hosts").split(","));
             settings.putList("cluster.initial_cluster_manager_nodes", require(args, "initial-nodes").split(","));
+            // The 3.x runner makes a one-node runner "single-node", which refuses the
+            // settings above; our nodes are each the runner's only node, in any cluster.
+            settings.put("discovery.type", "zen");
             settings.put("action.auto_create_index", "true");
             // Test machines often have little free disk; the node must not go read-only.
             settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
