@@ -38,8 +38,10 @@ pub fn faketime_command(offset: &str, program: impl AsRef<OsStr>) -> Command {
     command
 }
 
-/// A one-node OpenSearch cluster of its own (`scripts/search-node start
-/// --faketime`) whose wall clock the test steps while it runs: painless
+/// A one-node cluster of its own (`scripts/search-node start --faketime`)
+/// whose wall clock the test steps while it runs, of the engine named by
+/// `ESLOCK_ENGINE` (`opensearch`, `elasticsearch` or `opensearch3`; set by
+/// `scripts/test` to the engine of the current run), else OpenSearch 2.19: painless
 /// scripts' `System.currentTimeMillis()` reads the real time shifted by the
 /// current offset. The node stops when this is dropped, or when the test
 /// process exits.
@@ -62,6 +64,7 @@ impl SteppedClockNode {
         node.reset();
         let output = node
             .search_node("start")
+            .args(engine_arg())
             .arg("--faketime")
             .arg(&node.clock_file)
             .arg("--parent-pid")
@@ -111,6 +114,15 @@ impl SteppedClockNode {
         let mut search_node = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/search-node"));
         search_node.arg(command).arg("--cluster").arg(&self.cluster);
         search_node
+    }
+}
+
+/// `--engine E` when `ESLOCK_ENGINE` names one, so that the node is of the
+/// engine the rest of the run uses; else nothing (the script's default).
+fn engine_arg() -> Vec<String> {
+    match std::env::var("ESLOCK_ENGINE") {
+        Ok(engine) if !engine.trim().is_empty() => vec!["--engine".to_string(), engine.trim().to_string()],
+        _ => Vec::new(),
     }
 }
 

@@ -9,6 +9,7 @@
 //! and child processes with a skewed clock.
 
 pub mod engine;
+pub mod fake;
 pub mod proxy;
 
 use elasticsearch::Elasticsearch;

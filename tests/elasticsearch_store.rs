@@ -392,3 +392,36 @@ async fn lock_operations_draw_no_deprecation_warnings() {
     assert!(proxy.requests() > 10, "the operations went through the proxy");
     assert_eq!(proxy.warnings(), Vec::<String>::new(), "requests: {:?}", proxy.request_lines());
 }
+
+/// After an upgrade re-index, the concrete index name can be an alias of
+/// another index: eslock works through it, and never repairs (deletes) the
+/// index behind it, whatever its mappings.
+#[tokio::test]
+async fn a_lock_index_name_that_is_an_alias_is_worked_through() {
+    let client = engine_client();
+    for correct in [true, false] {
+        let alias = unique_name("aliased");
+        let target = format!("{alias}-reindexed");
+        let token_type = if correct { "keyword" } else { "text" };
+        let body = json!({
+            "settings": { "number_of_shards": 1, "number_of_replicas": 0, "hidden": true },
+            "mappings": { "dynamic": false, "properties": {
+                "token": { "type": token_type }, "metadata": { "type": "object", "enabled": false },
+                "createdAt": { "type": "date" }, "expiresAt": { "type": "date" } } },
+            "aliases": { format!("{alias}-000001"): { "is_hidden": true }, alias.clone(): { "is_hidden": true } }
+        });
+        assert_eq!(raw(&client, Method::Put, &format!("/{target}"), Some(body)).await.0, 200);
+        let manager = manager_on(&alias);
+        if correct {
+            let lease = manager.acquire("job", LockOptions::default()).await.unwrap();
+            assert_eq!(manager.list().await.unwrap().len(), 1);
+            assert!(lease.release().await.unwrap());
+        } else {
+            let err = manager.setup().await.unwrap_err();
+            assert!(matches!(&err, Error::IncompatibleIndex { .. }) && err.to_string().contains("alias"), "{err}");
+        }
+        let (status, settings) = raw(&client, Method::Get, &format!("/{target}/_settings"), None).await;
+        assert_eq!(status, 200, "the alias's target is never deleted");
+        assert!(settings[&target]["settings"]["index"]["blocks"]["write"] != "true", "left read-only: {settings}");
+    }
+}

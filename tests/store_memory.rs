@@ -52,3 +52,36 @@ async fn expiry_follows_tokios_clock() {
     let taken = contender.acquire("paused", LockOptions::default()).await.unwrap();
     assert!(taken.fencing_token() > lease.fencing_token());
 }
+
+/// `lost()` futures polled while the lease is being declared lost all
+/// complete: none may miss the change and sleep until the old deadline.
+#[test]
+fn lost_never_misses_the_lease_being_declared_lost() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    use std::time::{Duration, Instant};
+    use eslock::LockOptions;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for _ in 0..20 {
+        let manager = LockManager::in_memory();
+        let lease = runtime.block_on(manager.acquire("job", LockOptions::default().ttl(Duration::from_millis(600)))).unwrap();
+        // The token is gone: the renewal at ~200 ms declares the lease lost.
+        runtime.block_on(manager.force_release("job")).unwrap();
+        let _entered = runtime.enter();
+        let mut context = Context::from_waker(Waker::noop());
+        let mut pending = Vec::new();
+        let started = Instant::now();
+        while !lease.is_lost() && started.elapsed() < Duration::from_millis(400) {
+            let mut lost = Box::pin(lease.lost());
+            if lost.as_mut().poll(&mut context).is_pending() {
+                pending.push(lost);
+            }
+            if pending.len() > 100_000 {
+                pending.drain(..50_000);
+            }
+        }
+        let stuck = pending.iter_mut().map(|lost| lost.as_mut().poll(&mut context)).filter(Poll::is_pending).count();
+        assert_eq!(stuck, 0, "lost() futures still pending after the lease was declared lost");
+    }
+}

@@ -46,11 +46,39 @@ use crate::{LockId, LockInfo};
 /// assert!(lease.release().await?);
 /// # Ok(()) }
 /// ```
+///
+/// `Lease` dereferences to [`LeaseHandle`], where the methods that do not
+/// end the lease live (fencing token, `lost`, `extend`, ...).
 #[derive(Debug)]
 pub struct Lease {
-    shared: Arc<Shared>,
+    handle: LeaseHandle,
     renewal: JoinHandle<()>,
     released: bool,
+}
+
+/// A handle on a held lease, cheap to clone, for the work that runs under
+/// it: its fencing token, its `lost` signal, `extend`. It does not own the
+/// lock: the [`Lease`] (or [`LockManager::with_lease`](crate::LockManager::with_lease))
+/// does, and releases it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> eslock::Result<()> {
+/// use eslock::{LockManager, LockOptions};
+///
+/// let manager = LockManager::in_memory();
+/// let token = manager
+///     .with_lease("compaction", LockOptions::default(), |lease| async move {
+///         // Pass the fencing token along with every write downstream.
+///         lease.fencing_token()
+///     })
+///     .await?;
+/// assert!(token > 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct LeaseHandle {
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
@@ -141,20 +169,35 @@ impl Claim {
 impl Drop for Claim {
     fn drop(&mut self) {
         if let (Some(info), Some(guard)) = (self.info.take(), self.guard.take()) {
-            schedule_release(Arc::clone(&self.store), self.lock_id.clone(), info.token, guard);
+            // The grant is ours and final: a plain release gives it back.
+            schedule_release(Arc::clone(&self.store), self.lock_id.clone(), info.token, Giveback::Release, guard);
         }
     }
 }
 
-/// Releases `token`'s hold on `lock_id` in the background; `guard` marks the
-/// work pending until the store has answered.
-pub(crate) fn schedule_release(store: Arc<dyn LockStore>, lock_id: LockId, token: String, guard: PendingGuard) {
+/// How a background release gives the lock back.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Giveback {
+    /// The token holds the lock: release it.
+    Release,
+    /// Nobody will use the token again, and a request with it may still be
+    /// on its way: release it and have the store refuse it from now on.
+    Abandon,
+}
+
+/// Gives `token`'s hold on `lock_id` back in the background; `guard` marks
+/// the work pending until the store has answered.
+pub(crate) fn schedule_release(store: Arc<dyn LockStore>, lock_id: LockId, token: String, how: Giveback, guard: PendingGuard) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         tracing::debug!(%lock_id, "no runtime to release the lock; its TTL will free it");
         return;
     };
     runtime.spawn(async move {
-        match store.release(&lock_id, &token).await {
+        let outcome = match how {
+            Giveback::Release => store.release(&lock_id, &token).await,
+            Giveback::Abandon => store.abandon(&lock_id, &token).await,
+        };
+        match outcome {
             Ok(released) => tracing::debug!(%lock_id, released, "scheduled release done"),
             Err(err) => tracing::warn!(%lock_id, error = %err, "scheduled release failed; the TTL will free the lock"),
         }
@@ -193,11 +236,46 @@ impl Lease {
         });
         let renewal = tokio::spawn(keep_alive(Arc::clone(&shared), renew));
         Some(Lease {
-            shared,
+            handle: LeaseHandle { shared },
             renewal,
             released: false,
         })
     }
+
+    /// A handle on this lease for the work under it.
+    pub fn handle(&self) -> LeaseHandle {
+        self.handle.clone()
+    }
+
+    /// Stops renewal without releasing: the lock stays held until its TTL
+    /// runs out (for example a marker that must outlive this process).
+    pub fn detach(mut self) {
+        self.renewal.abort();
+        self.released = true;
+        tracing::debug!(lock_id = %self.shared.lock_id, "lease detached; its TTL frees the lock");
+    }
+
+    /// Stops renewal and releases the lock. `false` when it was no longer
+    /// ours (expired and taken over, or force-released).
+    pub async fn release(mut self) -> Result<bool> {
+        self.renewal.abort();
+        let released = self.shared.store.release(&self.shared.lock_id, &self.shared.token).await?;
+        // Only a completed request settles it; after an error, Drop tries again.
+        self.released = true;
+        tracing::debug!(lock_id = %self.shared.lock_id, released, "lock released");
+        Ok(released)
+    }
+}
+
+impl std::ops::Deref for Lease {
+    type Target = LeaseHandle;
+
+    fn deref(&self) -> &LeaseHandle {
+        &self.handle
+    }
+}
+
+impl LeaseHandle {
 
     /// The lock id.
     pub fn lock_id(&self) -> &str {
@@ -255,24 +333,6 @@ impl Lease {
         self.shared.state.borrow().lost.clone()
     }
 
-    /// Stops renewal without releasing: the lock stays held until its TTL
-    /// runs out (for example a marker that must outlive this process).
-    pub fn detach(mut self) {
-        self.renewal.abort();
-        self.released = true;
-        tracing::debug!(lock_id = %self.shared.lock_id, "lease detached; its TTL frees the lock");
-    }
-
-    /// Stops renewal and releases the lock. `false` when it was no longer
-    /// ours (expired and taken over, or force-released).
-    pub async fn release(mut self) -> Result<bool> {
-        self.renewal.abort();
-        let released = self.shared.store.release(&self.shared.lock_id, &self.shared.token).await?;
-        // Only a completed request settles it; after an error, Drop tries again.
-        self.released = true;
-        tracing::debug!(lock_id = %self.shared.lock_id, released, "lock released");
-        Ok(released)
-    }
 }
 
 impl Drop for Lease {
@@ -283,7 +343,7 @@ impl Drop for Lease {
         }
         let shared = &self.shared;
         let guard = shared.pending.start(shared.lock_id.as_str());
-        schedule_release(Arc::clone(&shared.store), shared.lock_id.clone(), shared.token.clone(), guard);
+        schedule_release(Arc::clone(&shared.store), shared.lock_id.clone(), shared.token.clone(), Giveback::Release, guard);
     }
 }
 
@@ -318,10 +378,12 @@ impl Shared {
     async fn lost(&self) {
         let mut changes = self.state.subscribe();
         loop {
+            // Mark the state seen before checking it, so that a change made
+            // in between (the lease declared lost) still wakes `changed`.
+            let deadline = changes.borrow_and_update().deadline();
             if self.check_lost() {
                 return;
             }
-            let deadline = changes.borrow_and_update().deadline();
             tokio::select! {
                 // The sender lives in `self`: `changed` cannot fail while we borrow it.
                 _ = changes.changed() => {}
@@ -399,10 +461,8 @@ async fn keep_alive(shared: Arc<Shared>, renew: bool) {
     let mut changes = shared.state.subscribe();
     let mut backoff: Option<Backoff> = None;
     loop {
-        if shared.check_lost() {
-            return;
-        }
         let (deadline, next_renewal) = {
+            // Seen before checked: a change in between wakes `changed` below.
             let state = changes.borrow_and_update();
             let interval = state.effective_ttl() / 3;
             let next = match backoff.as_mut() {
@@ -412,6 +472,9 @@ async fn keep_alive(shared: Arc<Shared>, renew: bool) {
             };
             (state.deadline(), next)
         };
+        if shared.check_lost() {
+            return;
+        }
         let wake = if renew { next_renewal.min(deadline) } else { deadline };
         tokio::select! {
             // A user's extend changed the schedule: compute it again.

@@ -94,7 +94,7 @@ pub use error::{
 pub use global::{install, installed};
 pub use id::LockId;
 pub use info::LockInfo;
-pub use lease::Lease;
+pub use lease::{Lease, LeaseHandle};
 pub use manager::{LockManager, LockManagerBuilder};
 pub use name::LockName;
 pub use startup::{StartupOutcome, StartupReport, StartupTask, run_startup_tasks, startup_tasks};

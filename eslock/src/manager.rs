@@ -12,13 +12,13 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::error::{BackendError, LeaseLostError, LockAcquisitionError, Operation, Result};
-use crate::lease::{Claim, schedule_release};
+use crate::lease::{Claim, Giveback, schedule_release};
 use crate::options::ResolvedOptions;
 use crate::pending::PendingWork;
 use crate::store::elasticsearch::{ElasticsearchStore, IndexLayout};
 use crate::store::memory::MemoryStore;
 use crate::store::{AcquireOutcome, AcquireRequest, LockStore};
-use crate::{Lease, LockId, LockInfo, LockOptions};
+use crate::{Lease, LeaseHandle, LockId, LockInfo, LockOptions};
 
 /// Acquires, inspects and releases distributed locks. Cheap to clone; clones
 /// share the store.
@@ -195,9 +195,9 @@ impl LockManager {
                 Ok(AcquireOutcome::Held(holder)) => Ok(Attempt::Held(holder)),
                 Err(err) => {
                     // The outcome is unknown: the engine may have granted the
-                    // lock before the reply was lost. Releasing our own token
-                    // is harmless if it did not.
-                    schedule_release(store, request.lock_id, request.token, guard);
+                    // lock before the reply was lost, or may still get the
+                    // request. Abandoning the token covers both.
+                    schedule_release(store, request.lock_id, request.token, Giveback::Abandon, guard);
                     Err(err)
                 }
             }
@@ -235,13 +235,43 @@ impl LockManager {
         F: FnOnce() -> Fut,
         Fut: Future<Output = T>,
     {
+        self.with_lease(lock_id, options, |_| work()).await
+    }
+
+    /// [`with_lock`](Self::with_lock), with a [`LeaseHandle`] for the work:
+    /// its fencing token to pass along with writes downstream, its `lost`
+    /// signal, `extend`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> eslock::Result<()> {
+    /// use eslock::{LockManager, LockOptions};
+    ///
+    /// let manager = LockManager::in_memory();
+    /// let written = manager
+    ///     .with_lease("ledger", LockOptions::default(), |lease| async move {
+    ///         // e.g. UPDATE ... WHERE fencing_token < $1, with lease.fencing_token()
+    ///         lease.fencing_token() > 0
+    ///     })
+    ///     .await?;
+    /// assert!(written);
+    /// # Ok(()) }
+    /// ```
+    pub async fn with_lease<F, Fut, T>(&self, lock_id: impl AsRef<str>, options: LockOptions, work: F) -> Result<T>
+    where
+        F: FnOnce(LeaseHandle) -> Fut,
+        Fut: Future<Output = T>,
+    {
         let lease = self.acquire(lock_id, options).await?;
+        let handle = lease.handle();
         // Catch a panic so the release completes before the panic goes on.
-        let work = AssertUnwindSafe(async move { work().await }).catch_unwind();
+        let work = AssertUnwindSafe(async move { work(handle).await }).catch_unwind();
         let outcome = tokio::select! {
+            // Loss first: once the deadline has passed, the work is not
+            // polled again (it would run on an untrusted lease).
             biased;
-            outcome = work => Some(outcome),
             () = lease.lost() => None,
+            outcome = work => Some(outcome),
         };
         // Asked again after the callback: one that never yielded kept
         // `lost()` from firing, but its deadline may have passed meanwhile.
@@ -268,6 +298,26 @@ impl LockManager {
             true => LockId::foreign(lock_id),
             false => Err(strict),
         })
+    }
+
+    /// Waits until every release this manager scheduled in the background
+    /// is done: those of dropped leases, and of acquisitions whose caller
+    /// went away. Call it before the Tokio runtime shuts down (at the end of
+    /// `main`), since a runtime that ends drops the tasks still pending, and
+    /// their locks then stay held until their TTL.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> eslock::Result<()> {
+    /// let manager = eslock::LockManager::in_memory();
+    /// let lease = manager.acquire("report", eslock::LockOptions::default()).await?;
+    /// drop(lease); // schedules the release
+    /// manager.flush().await;
+    /// assert_eq!(manager.get("report").await?, None);
+    /// # Ok(()) }
+    /// ```
+    pub async fn flush(&self) {
+        self.inner.pending.all_settled().await
     }
 
     /// The lock `lock_id`, or `None` when it is absent or expired. Sees every

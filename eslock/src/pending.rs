@@ -47,6 +47,16 @@ impl PendingWork {
         }
     }
 
+    /// Completes once no work on any lock id is pending.
+    pub(crate) async fn all_settled(&self) {
+        let mut finished = self.finished.subscribe();
+        while !self.counts().is_empty() {
+            if finished.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
         // Every change is a single increment or decrement: poisoning cannot
         // leave the map half-written.

@@ -611,3 +611,55 @@ pub async fn fencing_survives_release_and_force_release(backend: &impl Backend) 
         }
     }
 }
+
+/// An acquire whose caller saw it fail, but which the store applies later
+/// (queued in the engine or the network), must not leave a lock that
+/// nobody holds: the release sent for its token makes the token refused.
+pub async fn an_acquire_applied_after_its_failure_is_refused(backend: &impl Backend) {
+    let store = super::AppliedAfterFailure {
+        inner: Arc::from(backend.raw_store()),
+        delay: Duration::from_millis(300),
+        failed_once: Default::default(),
+    };
+    let manager = LockManager::builder().store(store).build();
+    let id = lock_id("applied-late");
+    let ttl = LockOptions::default().ttl(Duration::from_secs(60));
+    assert!(manager.acquire(&id, ttl.clone()).await.is_err());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let lease = manager.acquire(&id, ttl).await.expect("no lock held by a token nobody has");
+    assert!(lease.release().await.unwrap());
+}
+
+/// `flush` returns once the releases scheduled by dropped leases are done,
+/// so a program can end its runtime without leaving locks held.
+pub async fn flush_completes_scheduled_releases(backend: &impl Backend) {
+    let (manager, observer) = (backend.manager(), backend.manager());
+    let ids: Vec<String> = (0..3).map(|n| lock_id(&format!("flush-{n}"))).collect();
+    for id in &ids {
+        drop(manager.acquire(id, LockOptions::default().ttl(Duration::from_secs(60))).await.unwrap());
+    }
+    manager.flush().await;
+    for id in &ids {
+        assert_eq!(observer.get(id).await.unwrap(), None, "{id} released before flush returned");
+    }
+}
+
+/// `with_lease` hands the work its lease: the fencing token the store
+/// recorded, and a lease that is not lost.
+pub async fn with_lease_gives_the_work_its_fencing_token(backend: &impl Backend) {
+    let (manager, observer) = (backend.manager(), backend.manager());
+    let id = lock_id("with-lease");
+    let (seen, stored) = manager
+        .with_lease(&id, LockOptions::default(), |lease| {
+            let (observer, id) = (observer.clone(), id.clone());
+            async move {
+                assert!(!lease.is_lost());
+                let stored = observer.get(&id).await.unwrap().unwrap().fencing_token;
+                (lease.fencing_token(), stored)
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(Some(seen), stored);
+    assert_eq!(observer.get(&id).await.unwrap(), None);
+}

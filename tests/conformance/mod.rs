@@ -61,6 +61,10 @@ impl<S: LockStore> LockStore for CountingStore<S> {
         self.count();
         self.inner.release(lock_id, token)
     }
+    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.count();
+        self.inner.abandon(lock_id, token)
+    }
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
         self.count();
         self.inner.get(lock_id)
@@ -117,6 +121,53 @@ impl LockStore for LateReplies {
     }
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         self.inner.release(lock_id, token)
+    }
+    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.abandon(lock_id, token)
+    }
+    fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
+        self.inner.get(lock_id)
+    }
+    fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
+        self.inner.list()
+    }
+    fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
+        self.inner.force_release(lock_id)
+    }
+}
+
+/// Wraps a store whose first acquire fails at once while the request is
+/// still on its way: the store applies it later (a request queued in the
+/// engine or the network after the client gave up on it).
+pub struct AppliedAfterFailure {
+    pub inner: Arc<dyn LockStore>,
+    pub delay: Duration,
+    pub failed_once: std::sync::atomic::AtomicBool,
+}
+
+impl LockStore for AppliedAfterFailure {
+    fn setup(&self) -> StoreFuture<'_, ()> {
+        self.inner.setup()
+    }
+    fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
+        if self.failed_once.swap(true, Ordering::SeqCst) {
+            return self.inner.acquire(request);
+        }
+        let (inner, request, delay) = (Arc::clone(&self.inner), request.clone(), self.delay);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = inner.acquire(&request).await;
+        });
+        Box::pin(async { Err(Error::NotConfigured) })
+    }
+    fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
+        self.inner.extend(lock_id, token, ttl)
+    }
+    fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.release(lock_id, token)
+    }
+    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.abandon(lock_id, token)
     }
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
         self.inner.get(lock_id)
@@ -211,6 +262,9 @@ macro_rules! conformance_tests {
             cancelled_acquire_leaves_no_lock,
             dropped_lease_can_be_acquired_again_at_once,
             fencing_survives_release_and_force_release,
+            an_acquire_applied_after_its_failure_is_refused,
+            flush_completes_scheduled_releases,
+            with_lease_gives_the_work_its_fencing_token,
         );
     };
     (@cases $backend:expr; $($case:ident),* $(,)?) => {

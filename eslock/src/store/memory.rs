@@ -2,7 +2,7 @@
 //! semantics as the Elasticsearch store. For examples, single-process
 //! programs, and users' own tests.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,6 +34,7 @@ impl Default for MemoryStore {
         MemoryStore {
             state: Arc::new(Mutex::new(State {
                 locks: HashMap::new(),
+                abandoned: HashMap::new(),
                 last_fencing_token: 0,
                 clock: Clock::new(),
             })),
@@ -44,6 +45,9 @@ impl Default for MemoryStore {
 #[derive(Debug)]
 struct State {
     locks: HashMap<String, Held>,
+    /// Per lock id, the last tokens released while not holding it: never
+    /// granted later (the Elasticsearch store's rule, for in-flight acquires).
+    abandoned: HashMap<String, VecDeque<String>>,
     /// Last fencing token handed out by this store, for any lock id; never
     /// reset, so tokens of every id keep increasing without a clock.
     last_fencing_token: u64,
@@ -99,6 +103,15 @@ impl State {
         self.locks.get_mut(lock_id)
     }
 
+    /// Removes the lock if `token` holds it; whether it did.
+    fn release(&mut self, lock_id: &str, token: &str) -> bool {
+        let ours = self.locks.get(lock_id).is_some_and(|held| held.info.token == token);
+        if ours {
+            self.locks.remove(lock_id);
+        }
+        ours
+    }
+
     /// Larger than the last token; the wall clock in microseconds is only a
     /// floor, so tokens stay near the Elasticsearch store's.
     fn next_fencing_token(&mut self, now: SystemTime) -> u64 {
@@ -107,6 +120,9 @@ impl State {
         self.last_fencing_token
     }
 }
+
+/// How many abandoned tokens are remembered per lock id.
+const ABANDONED_TOKENS_KEPT: usize = 16;
 
 fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
     Box::pin(std::future::ready(Ok(value)))
@@ -120,8 +136,10 @@ impl LockStore for MemoryStore {
     fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
         let now = Instant::now();
         let mut state = self.state();
-        if let Some(holder) = state.live(request.lock_id.as_str(), now) {
-            return ready(AcquireOutcome::Held(Some(holder.info.clone())));
+        let abandoned = state.abandoned.get(request.lock_id.as_str()).is_some_and(|tokens| tokens.contains(&request.token));
+        let holder = state.live(request.lock_id.as_str(), now).map(|held| held.info.clone());
+        if abandoned || holder.is_some() {
+            return ready(AcquireOutcome::Held(holder));
         }
         let wall = state.clock.wall(now);
         let expires = now + request.ttl;
@@ -153,12 +171,20 @@ impl LockStore for MemoryStore {
     }
 
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        ready(self.state().release(lock_id.as_str(), token))
+    }
+
+    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         let mut state = self.state();
-        let ours = state.locks.get(lock_id.as_str()).is_some_and(|held| held.info.token == token);
-        if ours {
-            state.locks.remove(lock_id.as_str());
+        let released = state.release(lock_id.as_str(), token);
+        let tokens = state.abandoned.entry(lock_id.as_str().to_string()).or_default();
+        if !released && !tokens.iter().any(|known| known == token) {
+            tokens.push_back(token.to_string());
+            if tokens.len() > ABANDONED_TOKENS_KEPT {
+                tokens.pop_front();
+            }
         }
-        ready(ours)
+        ready(released)
     }
 
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {

@@ -76,6 +76,15 @@ pub trait LockStore: Send + Sync + 'static {
     /// Deletes the lock if `token` holds it; whether it did.
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool>;
 
+    /// Gives `token` up for good: releases the lock if `token` holds it, and
+    /// makes sure an acquire request with this token that is still on its
+    /// way (its caller saw it fail or gave up on it) can never take the lock
+    /// afterwards. Whether it released a lock. Stores whose requests cannot
+    /// outlive their caller may keep the default, a plain release.
+    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.release(lock_id, token)
+    }
+
     /// The lock, unless absent or expired.
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>>;
 

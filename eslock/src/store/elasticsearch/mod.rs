@@ -134,22 +134,28 @@ impl ElasticsearchStore {
         Ok(Some((result, reply)))
     }
 
-    /// Releases `lock_id` for `token`, or for anyone when `token` is `None`.
+    /// Releases `lock_id` for `token`, or for anyone when `token` is `None`;
+    /// with `abandon`, also records `token` as never to be granted.
     /// Each call has its own id, recorded in the document, so that when a
     /// retry of the call finds the lock already released it can tell whether
     /// its own first attempt did it.
-    async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: Option<&str>) -> Result<bool> {
+    async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: Option<&str>, abandon: bool) -> Result<bool> {
         let release_id = uuid::Uuid::new_v4().to_string();
-        let body = json!({
+        let mut body = json!({
             "_source": ["releasedBy"],
             "script": {
                 "lang": "painless",
                 "source": scripts::RELEASE,
-                "params": { "token": token, "release_id": release_id }
+                "params": { "token": token, "release_id": release_id, "abandon": abandon }
             }
         });
+        if abandon {
+            // The token is recorded even before any document exists.
+            body["scripted_upsert"] = json!(true);
+            body["upsert"] = json!({});
+        }
+        // Ours when the document names this call (or a retry of it) as its releaser.
         Ok(match self.scripted_update(context, lock_id, body).await? {
-            Some((result, _)) if result == "updated" => true,
             Some((_, reply)) => reply.body.pointer("/get/_source/releasedBy").and_then(Value::as_str) == Some(&release_id),
             None => false,
         })
@@ -250,12 +256,13 @@ impl LockStore for ElasticsearchStore {
             let Some((_, reply)) = self.scripted_update(context, &request.lock_id, body).await? else {
                 return Err(context.error("lock index is missing and could not be created").into());
             };
-            let info = Self::info_from_update(context, &request.lock_id, &reply)?;
-            // A noop can be our own retried request: the token says who holds it.
-            Ok(if info.token == request.token {
-                AcquireOutcome::Acquired(info)
-            } else {
-                AcquireOutcome::Held(Some(info))
+            let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
+            let document = Document::read(request.lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            // A noop can be our own retried request: the token says who holds
+            // it. A released document here means our token was refused.
+            Ok(match document.held() {
+                Some(info) if info.token == request.token => AcquireOutcome::Acquired(info),
+                holder => AcquireOutcome::Held(holder),
             })
         })
     }
@@ -281,7 +288,14 @@ impl LockStore for ElasticsearchStore {
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
-            self.release_document(context, lock_id, Some(token)).await
+            self.release_document(context, lock_id, Some(token), false).await
+        })
+    }
+
+    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
+            self.release_document(context, lock_id, Some(token), true).await
         })
     }
 
@@ -335,7 +349,7 @@ impl LockStore for ElasticsearchStore {
     fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::ForceRelease, lock_id: Some(lock_id) };
-            self.release_document(context, lock_id, None).await
+            self.release_document(context, lock_id, None, false).await
         })
     }
 

@@ -23,7 +23,8 @@ long expiresAtMillis(def value) {
 
 /// Takes the lock when the document is new, released, expired, or already
 /// ours (a retried request: a no-op that returns our own grant); otherwise a
-/// no-op that returns the holder's document.
+/// no-op that returns the holder's document. A token that was released
+/// without holding the lock (see [`RELEASE`]) is refused.
 ///
 /// The fencing token is one more than the id's counter, which a release
 /// keeps: no clock is involved. Only an id without a counter (never seen, or
@@ -32,7 +33,9 @@ long expiresAtMillis(def value) {
 const ACQUIRE_BODY: &str = "
 long now = System.currentTimeMillis();
 boolean held = ctx.op != 'create' && ctx._source.token != null;
-if (held && ctx._source.token == params.token) {
+if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token)) {
+  ctx.op = 'none';
+} else if (held && ctx._source.token == params.token) {
   ctx.op = 'none';
 } else if (!held || expiresAtMillis(ctx._source.expiresAt) <= now) {
   def previous = ctx._source.fencingToken;
@@ -67,13 +70,29 @@ if (ctx._source.token != null && ctx._source.token == params.token && expiresAtM
 /// `params.token` is null (force-release). The document stays, with its
 /// counter, no token, an expiry just past, and `releasedBy` naming this call
 /// so that a retried call can tell its own earlier success.
+///
+/// With `params.abandon`, a token that does not hold the lock is recorded
+/// as abandoned (the last 16 per lock id), and acquire refuses it: an
+/// acquire of that token still on its way (its caller gave up on it) can
+/// then never take the lock after this request has passed it.
 pub(crate) const RELEASE: &str = "
-def holder = ctx._source.token;
+boolean exists = ctx.op != 'create';
+def holder = exists ? ctx._source.token : null;
 if (holder != null && (params.token == null || holder == params.token)) {
   ctx._source.remove('token');
   ctx._source.remove('metadata');
   ctx._source.expiresAt = Instant.ofEpochMilli(System.currentTimeMillis() - 1L).toString();
   ctx._source.releasedBy = params.release_id;
+} else if (params.abandon) {
+  def abandoned = exists && ctx._source.abandonedTokens instanceof List ? ctx._source.abandonedTokens : new ArrayList();
+  if (abandoned.contains(params.token)) {
+    ctx.op = 'none';
+  } else {
+    abandoned.add(params.token);
+    while (abandoned.size() > 16) { abandoned.remove(0); }
+    ctx._source.abandonedTokens = abandoned;
+    if (!exists) { ctx._source.expiresAt = Instant.ofEpochMilli(System.currentTimeMillis() - 1L).toString(); }
+  }
 } else {
   ctx.op = 'none';
 }

@@ -46,11 +46,20 @@ pub(super) async fn run(store: &ElasticsearchStore) -> Result<()> {
             &problems,
             "it is Kibana's index, which eslock never deletes; Kibana's own setup recreates it when it holds no lock",
         )),
+        MappingCheck::AliasConflicts { target, problems } => Err(incompatible(
+            store,
+            &problems,
+            &format!("the name is an alias of the index {target}, which eslock did not create and never deletes"),
+        )),
         MappingCheck::Conflicts(problems) => {
             repair(store, &problems).await?;
             match check_mappings(store).await? {
                 MappingCheck::Compatible => Ok(()),
-                MappingCheck::Conflicts(problems) => Err(incompatible(store, &problems, "the repaired index is still wrong; check for another template that matches it")),
+                MappingCheck::Conflicts(problems) | MappingCheck::AliasConflicts { problems, .. } => Err(incompatible(
+                    store,
+                    &problems,
+                    "the repaired index is still wrong; check for another template that matches it",
+                )),
             }
         }
     }
@@ -99,7 +108,7 @@ async fn put_kibana_templates_if_absent(store: &ElasticsearchStore) -> Result<()
         (format!("/_index_template/{}?create=true", encode_segment(&layout.index_template())), template),
     ] {
         let reply = store.request(CONTEXT, Method::Put, &path, Some(&body)).await?;
-        let exists = reply.status == 400 && reply.body.pointer("/error/reason").and_then(Value::as_str).is_some_and(|reason| reason.contains("already exists"));
+        let exists = reply.status == 400 && reason(&reply).contains("already exists");
         if !exists {
             expect_success(reply)?;
         }
@@ -126,11 +135,15 @@ async fn create_index(store: &ElasticsearchStore) -> Result<()> {
         .await?;
     match reply.error_type() {
         Some("resource_already_exists_exception") => Ok(()),
-        // After an upgrade re-index, Kibana's concrete index name is an alias
+        // After an upgrade re-index, the concrete index name can be an alias
         // of the new index: work through it.
-        Some("invalid_index_name_exception") if layout.is_kibana() => Ok(()),
+        Some("invalid_index_name_exception") if reason(&reply).contains("alias") => Ok(()),
         _ => expect_success(reply),
     }
+}
+
+fn reason(reply: &super::Reply) -> &str {
+    reply.body.pointer("/error/reason").and_then(Value::as_str).unwrap_or_default()
 }
 
 fn expect_success(reply: super::Reply) -> Result<()> {
@@ -140,6 +153,8 @@ fn expect_success(reply: super::Reply) -> Result<()> {
 enum MappingCheck {
     Compatible,
     Conflicts(Vec<String>),
+    /// Wrong mappings on the index behind an alias of the concrete name.
+    AliasConflicts { target: String, problems: Vec<String> },
 }
 
 /// Compares the index's mappings with ours. Missing fields are added (always
@@ -150,11 +165,11 @@ async fn check_mappings(store: &ElasticsearchStore) -> Result<MappingCheck> {
     if !reply.is_success() {
         return Err(CONTEXT.unexpected(&reply).into());
     }
-    let found = reply
+    let (target, found) = reply
         .body
         .as_object()
-        .and_then(|indices| indices.values().next())
-        .and_then(|index| index.get("mappings"))
+        .and_then(|indices| indices.iter().next())
+        .and_then(|(target, index)| Some((target.clone(), index.get("mappings")?)))
         .ok_or_else(|| CONTEXT.malformed("no mappings", &reply))?;
     // An index without fields yet has no `properties`.
     let actual = found.get("properties").cloned().unwrap_or(Value::Null);
@@ -178,7 +193,13 @@ async fn check_mappings(store: &ElasticsearchStore) -> Result<MappingCheck> {
         let body = json!({ "properties": missing });
         expect_success(store.request(CONTEXT, Method::Put, &format!("/{index}/_mapping"), Some(&body)).await?)?;
     }
-    Ok(if conflicts.is_empty() { MappingCheck::Compatible } else { MappingCheck::Conflicts(conflicts) })
+    Ok(if conflicts.is_empty() {
+        MappingCheck::Compatible
+    } else if target != store.layout.concrete_index() {
+        MappingCheck::AliasConflicts { target, problems: conflicts }
+    } else {
+        MappingCheck::Conflicts(conflicts)
+    })
 }
 
 fn field_problem(field: &str, found: &Value) -> Option<String> {
@@ -249,6 +270,8 @@ async fn repair_alone(store: &ElasticsearchStore) -> Result<()> {
     let problems = match check_mappings(store).await? {
         MappingCheck::Compatible => return Ok(()),
         MappingCheck::Conflicts(problems) => problems,
+        // Another process made the name an alias meanwhile: leave it be.
+        MappingCheck::AliasConflicts { .. } => return Ok(()),
     };
     let index = encode_segment(store.layout.concrete_index());
     let block = store.request(CONTEXT, Method::Put, &format!("/{index}/_block/write"), None).await?;
@@ -256,18 +279,24 @@ async fn repair_alone(store: &ElasticsearchStore) -> Result<()> {
         return create_index(store).await;
     }
     expect_success(block)?;
-    let live = match count_live_locks(store).await {
-        Ok(0) => 0,
-        counted => {
-            let unblock = json!({ "index.blocks.write": false });
-            expect_success(store.request(CONTEXT, Method::Put, &format!("/{index}/_settings"), Some(&unblock)).await?)?;
-            counted?
-        }
-    };
+    let deleted = delete_if_no_live_lock(store, &index, &problems).await;
+    if !matches!(deleted, Ok(true)) {
+        // Whatever went wrong, the index must not stay read-only.
+        let unblock = json!({ "index.blocks.write": false });
+        expect_success(store.request(CONTEXT, Method::Put, &format!("/{index}/_settings"), Some(&unblock)).await?)?;
+        deleted?;
+    }
+    create_index(store).await
+}
+
+/// With writes blocked: deletes the index if it holds no live lock (`true`),
+/// else returns the error that says so.
+async fn delete_if_no_live_lock(store: &ElasticsearchStore, index: &str, problems: &[String]) -> Result<bool> {
+    let live = count_live_locks(store).await?;
     if live > 0 {
         return Err(incompatible(
             store,
-            &problems,
+            problems,
             &format!("it holds {live} live lock(s), so it was not repaired; let them expire or release them, then run setup again"),
         ));
     }
@@ -276,7 +305,7 @@ async fn repair_alone(store: &ElasticsearchStore) -> Result<()> {
     if reply.status != 404 {
         expect_success(reply)?;
     }
-    create_index(store).await
+    Ok(true)
 }
 
 /// Locks that have not expired by the cluster's clock, among every document
