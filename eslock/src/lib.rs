@@ -49,8 +49,9 @@
 //!    force-release, expiry take-over, primary fail-over and clock steps: a
 //!    release keeps the lock id's counter, and the next token is one more
 //!    (or the cluster clock in microseconds, if larger). Only when the lock
-//!    index itself is deleted (or a Kibana node deletes a document on
-//!    release) does an id start again from the cluster clock.
+//!    index itself is deleted (or, in the Kibana preset, a Kibana node
+//!    deletes a lock's document) does an id start again from the cluster
+//!    clock.
 //! 5. **Release on every path**: [`LockManager::with_lock`] releases after
 //!    return, error, panic and cancellation — also while the acquire request
 //!    is in flight — and returns [`Error::LeaseLost`] if the lease was lost
