@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime};
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
 use elasticsearch::http::headers::{HeaderMap, HeaderValue};
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::Url;
+use elasticsearch::http::transport::{MultiNodeConnectionPool, SingleNodeConnectionPool, TransportBuilder};
 use serde_json::{Value, json};
 
 use super::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
@@ -37,21 +38,33 @@ const SCROLL_KEEP_ALIVE: &str = "1m";
 /// The default time limit of one request to the engine.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A client for the cluster at `url` (one node, no sniffing), for callers
-/// that have a URL rather than a configured client.
+/// A client for the cluster at `urls`: one URL, or several separated by
+/// commas (requests then go round-robin over the nodes, and a request that
+/// cannot reach one node is retried on the next). No sniffing. For callers
+/// that have URLs rather than a configured client.
 ///
 /// ```
-/// let client = eslock::store::elasticsearch::client("http://127.0.0.1:9200").unwrap();
-/// let manager = eslock::LockManager::elasticsearch(client);
-/// assert!(eslock::store::elasticsearch::client("not a url").is_err());
+/// use eslock::store::elasticsearch::client;
+///
+/// let manager = eslock::LockManager::elasticsearch(client("http://127.0.0.1:9200").unwrap());
+/// assert!(client("http://10.0.0.1:9200,http://10.0.0.2:9200").is_ok());
+/// assert!(client("not a url").is_err());
+/// assert!(client("").is_err());
 /// ```
-pub fn client(url: &str) -> Result<Elasticsearch> {
-    let parsed = url
-        .parse()
-        .map_err(|err| crate::Error::invalid_option("url", format!("{url:?} is not a URL: {err}")))?;
-    let transport = TransportBuilder::new(SingleNodeConnectionPool::new(parsed))
-        .build()
-        .map_err(|err| crate::Error::invalid_option("url", format!("no HTTP client for {url}: {err}")))?;
+pub fn client(urls: &str) -> Result<Elasticsearch> {
+    let parsed = urls
+        .split(',')
+        .map(|url| {
+            url.trim()
+                .parse::<Url>()
+                .map_err(|err| crate::Error::invalid_option("url", format!("{url:?} is not a URL: {err}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let transport = match <[Url; 1]>::try_from(parsed) {
+        Ok([url]) => TransportBuilder::new(SingleNodeConnectionPool::new(url)).build(),
+        Err(several) => TransportBuilder::new(MultiNodeConnectionPool::round_robin(several, None)).build(),
+    };
+    let transport = transport.map_err(|err| crate::Error::invalid_option("url", format!("no HTTP client for {urls}: {err}")))?;
     Ok(Elasticsearch::new(transport))
 }
 

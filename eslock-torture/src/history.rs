@@ -1,0 +1,199 @@
+//! What every holder did, on one clock shared by every process of the
+//! machine (`CLOCK_MONOTONIC`), and the checker that finds what would break
+//! a guarantee in it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds on `CLOCK_MONOTONIC`: the same clock in every process here.
+pub fn now() -> u64 {
+    let mut time = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC
+    // always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut time) };
+    time.tv_sec as u64 * 1_000_000_000 + time.tv_nsec as u64
+}
+
+/// One event of the history, one JSON line each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A lock was held.
+    Hold(Hold),
+    /// An operator force-released a lock: the request was sent at `sent`
+    /// and answered at `answered`.
+    ForceRelease { lock_id: String, sent: u64, answered: u64, released: bool },
+}
+
+/// One acquisition and what its holder did under it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    pub lock_id: String,
+    /// Who held it (process and task), for the report.
+    pub holder: String,
+    pub fencing_token: u64,
+    /// When the acquisition returned to the holder.
+    pub acquired: u64,
+    /// The last moment the holder checked that its lease was still trusted
+    /// (and it was); `None` when it never confirmed it (lost, cancelled).
+    pub trusted_until: Option<u64>,
+    /// When the hold ended (release sent, loss seen, or cancellation).
+    pub ended: u64,
+    /// Whether the holder wrote the shared counter.
+    pub wrote: bool,
+    /// How the hold ended: `released`, `lost`, `cancelled`, `killed`.
+    pub outcome: String,
+}
+
+/// What the checker found.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    pub holds: usize,
+    pub writes: usize,
+    /// Two trusted holds of one id that overlap (no operator in between).
+    pub overlaps: Vec<String>,
+    /// Fencing tokens that do not increase in acquisition order.
+    pub fencing_violations: Vec<String>,
+    /// Writes of the counter that were lost (writes minus final values).
+    pub lost_updates: i64,
+}
+
+impl Verdict {
+    pub fn passed(&self) -> bool {
+        self.overlaps.is_empty() && self.fencing_violations.is_empty() && self.lost_updates == 0
+    }
+}
+
+/// Checks a history. `counters` holds the final value of each id's shared
+/// counter; every write added one, so any difference is a lost update.
+/// `allow_overlaps` excuses overlaps (scenarios whose faults shorten leases
+/// by design, such as an engine clock stepped forward); fencing must hold
+/// whatever happens.
+pub fn check(events: &[Event], counters: &BTreeMap<String, u64>, allow_overlaps: bool) -> Verdict {
+    let mut by_id: BTreeMap<&str, Vec<&Hold>> = BTreeMap::new();
+    let mut forced: BTreeMap<&str, Vec<(u64, u64)>> = BTreeMap::new();
+    for event in events {
+        match event {
+            Event::Hold(hold) => by_id.entry(&hold.lock_id).or_default().push(hold),
+            Event::ForceRelease { lock_id, sent, answered, released: true } => {
+                forced.entry(lock_id).or_default().push((*sent, *answered))
+            }
+            Event::ForceRelease { .. } => {}
+        }
+    }
+    let mut verdict = Verdict::default();
+    for (id, holds) in &mut by_id {
+        holds.sort_by_key(|hold| hold.acquired);
+        verdict.holds += holds.len();
+        verdict.writes += holds.iter().filter(|hold| hold.wrote).count();
+        for pair in holds.windows(2) {
+            if pair[1].fencing_token <= pair[0].fencing_token {
+                verdict.fencing_violations.push(format!(
+                    "{id}: {} got {} after {} got {}",
+                    pair[1].holder, pair[1].fencing_token, pair[0].holder, pair[0].fencing_token
+                ));
+            }
+        }
+        if allow_overlaps {
+            continue;
+        }
+        let operator = forced.get(id).map(Vec::as_slice).unwrap_or_default();
+        for (n, earlier) in holds.iter().enumerate() {
+            let Some(trusted_until) = earlier.trusted_until else { continue };
+            for later in holds[n + 1..].iter().take_while(|later| later.acquired < trusted_until) {
+                // A force-release between the two takes the lock from a
+                // holder that still trusts it: an operator's decision.
+                let excused = operator.iter().any(|&(sent, answered)| earlier.acquired <= answered && sent <= later.acquired);
+                if !excused {
+                    verdict.overlaps.push(format!(
+                        "{id}: {} acquired at {} while {} (acquired {}) trusted its lease until {}",
+                        later.holder, later.acquired, earlier.holder, earlier.acquired, trusted_until
+                    ));
+                }
+            }
+        }
+    }
+    let counted: u64 = counters.values().sum();
+    verdict.lost_updates = verdict.writes as i64 - counted as i64;
+    verdict
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(holder: &str, fencing: u64, acquired: u64, trusted_until: Option<u64>, wrote: bool) -> Event {
+        Event::Hold(Hold {
+            lock_id: "a".into(),
+            holder: holder.into(),
+            fencing_token: fencing,
+            acquired,
+            trusted_until,
+            ended: trusted_until.unwrap_or(acquired) + 1,
+            wrote,
+            outcome: "released".into(),
+        })
+    }
+
+    fn counters(value: u64) -> BTreeMap<String, u64> {
+        BTreeMap::from([("a".to_string(), value)])
+    }
+
+    #[test]
+    fn a_clean_history_passes() {
+        let events = [hold("p1", 1, 10, Some(20), true), hold("p2", 2, 25, Some(30), true)];
+        let verdict = check(&events, &counters(2), false);
+        assert!(verdict.passed(), "{verdict:?}");
+        assert_eq!((verdict.holds, verdict.writes), (2, 2));
+    }
+
+    #[test]
+    fn overlapping_trusted_holds_fail() {
+        let events = [hold("p1", 1, 10, Some(30), true), hold("p2", 2, 20, Some(40), true)];
+        let verdict = check(&events, &counters(2), false);
+        assert_eq!(verdict.overlaps.len(), 1, "{verdict:?}");
+        assert!(!verdict.passed());
+        assert!(check(&events, &counters(2), true).passed(), "overlaps can be excused, nothing else");
+    }
+
+    #[test]
+    fn a_hold_that_never_confirmed_trust_cannot_overlap() {
+        let events = [hold("p1", 1, 10, None, false), hold("p2", 2, 20, Some(40), true)];
+        assert!(check(&events, &counters(1), false).passed());
+    }
+
+    #[test]
+    fn an_operator_force_release_excuses_an_overlap() {
+        let mut events = vec![hold("p1", 1, 10, Some(30), true), hold("p2", 2, 20, Some(40), true)];
+        events.push(Event::ForceRelease { lock_id: "a".into(), sent: 14, answered: 16, released: true });
+        assert!(check(&events, &counters(2), false).passed());
+        events.push(Event::ForceRelease { lock_id: "a".into(), sent: 25, answered: 26, released: true });
+        events.remove(2);
+        assert!(!check(&events, &counters(2), false).passed(), "a force-release after the second acquisition excuses nothing");
+    }
+
+    #[test]
+    fn fencing_tokens_must_increase_in_acquisition_order() {
+        let events = [hold("p1", 5, 10, Some(20), false), hold("p2", 5, 25, Some(30), false), hold("p3", 4, 35, Some(40), false)];
+        let verdict = check(&events, &counters(0), true);
+        assert_eq!(verdict.fencing_violations.len(), 2, "{verdict:?}");
+        assert!(!verdict.passed());
+    }
+
+    #[test]
+    fn lost_updates_are_counted() {
+        let events = [hold("p1", 1, 10, Some(20), true), hold("p2", 2, 25, Some(30), true)];
+        let verdict = check(&events, &counters(1), false);
+        assert_eq!(verdict.lost_updates, 1);
+        assert!(!verdict.passed());
+    }
+
+    #[test]
+    fn events_round_trip_as_json_lines() {
+        let event = hold("p1", 1, 10, Some(20), true);
+        let line = serde_json::to_string(&event).unwrap();
+        assert_eq!(serde_json::from_str::<Event>(&line).unwrap(), event);
+        assert!(now() > 0);
+    }
+}
