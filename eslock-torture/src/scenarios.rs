@@ -122,7 +122,7 @@ fn worker_process(config: &WorkerConfig, clock_offset: Option<&str>) -> tokio::p
     tokio::process::Command::from(command).kill_on_drop(true).spawn().expect("worker process")
 }
 
-fn contention_config(name: &str, url: &str, index: &str, ids: &[String], work: &Workspace, scale: Scale) -> WorkerConfig {
+fn contention_config(name: &str, url: &str, index: &str, ids: &[String], work: &Workspace, attempts_per_task: usize) -> WorkerConfig {
     WorkerConfig {
         name: name.to_string(),
         url: url.to_string(),
@@ -130,7 +130,7 @@ fn contention_config(name: &str, url: &str, index: &str, ids: &[String], work: &
         ids: ids.to_vec(),
         operator_ids: Vec::new(),
         tasks: 8,
-        attempts_per_task: scale.pick(80, 700),
+        attempts_per_task,
         ttl_ms: (1_000, 3_000),
         hold_ms_max: 15,
         request_timeout_ms: 5_000,
@@ -194,7 +194,7 @@ pub async fn contention(url: &str, scale: Scale) -> Outcome {
     let configs: Vec<_> = ["p1", "p2"]
         .iter()
         .map(|name| {
-            let mut config = contention_config(name, url, &index, &lock_ids, &work, scale);
+            let mut config = contention_config(name, url, &index, &lock_ids, &work, scale.pick(80, 700));
             config.operator_ids = operator_ids.clone();
             (config, None)
         })
@@ -220,7 +220,7 @@ pub async fn skewed_clients(url: &str, scale: Scale) -> Outcome {
     let configs = [("now", None), ("ahead", Some("+3600")), ("behind", Some("-3600"))]
         .into_iter()
         .map(|(name, offset)| {
-            let mut config = contention_config(name, url, &index, &lock_ids, &work, scale);
+            let mut config = contention_config(name, url, &index, &lock_ids, &work, scale.pick(40, 200));
             config.tasks = 4;
             (config, offset)
         })
@@ -249,7 +249,7 @@ pub async fn engine_clock_steps(scale: Scale) -> Outcome {
     let configs = ["p1", "p2"]
         .iter()
         .map(|name| {
-            let mut config = contention_config(name, node.url(), &index, &lock_ids, &work, scale);
+            let mut config = contention_config(name, node.url(), &index, &lock_ids, &work, scale.pick(40, 150));
             config.operator_ids = lock_ids.clone();
             (config, None)
         })
@@ -405,8 +405,7 @@ pub async fn node_loss(scale: Scale) -> Outcome {
     let configs = ["p1", "p2"]
         .iter()
         .map(|name| {
-            let mut config = contention_config(name, &cluster.url, &index, &lock_ids, &work, scale);
-            config.attempts_per_task = scale.pick(60, 300);
+            let mut config = contention_config(name, &cluster.url, &index, &lock_ids, &work, scale.pick(60, 300));
             config.ttl_ms = (2_000, 4_000);
             (config, None)
         })
