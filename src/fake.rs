@@ -57,15 +57,13 @@ pub enum Reply {
     Close,
 }
 
-/// A reply shaped like a successful scripted update, for the replies that
-/// break something else than the content (truncation, slowness).
-fn plausible_update() -> Vec<u8> {
-    json!({
-        "_index": ".eslock-locks-000001", "_id": "x", "result": "updated",
-        "get": { "_source": { "token": "t", "createdAt": "2030-01-01T00:00:00Z", "expiresAt": "2030-01-01T00:00:30Z" } }
-    })
-    .to_string()
-    .into_bytes()
+/// A reply shaped like a successful scripted update of a lock held by
+/// `token`, for the replies that break something else than the shape.
+fn plausible_update(token: &[u8]) -> Vec<u8> {
+    let mut body = br#"{"_index":".eslock-locks-000001","_id":"x","result":"updated","get":{"_source":{"token":""#.to_vec();
+    body.extend_from_slice(token);
+    body.extend_from_slice(br#"","createdAt":"2030-01-01T00:00:00Z","expiresAt":"2030-01-01T00:00:30Z"}}}"#);
+    body
 }
 
 impl Reply {
@@ -87,7 +85,7 @@ impl Reply {
 
     /// 200 announcing twice the body it sends, then the connection closes.
     pub fn truncated_json() -> Reply {
-        let mut body = plausible_update();
+        let mut body = plausible_update(b"t");
         body.truncate(body.len() / 2);
         Reply::Truncated { status: 200, body: Arc::new(body) }
     }
@@ -116,18 +114,16 @@ impl Reply {
         Reply::Complete { status: 200, content_type: "application/json", body: Arc::new(body) }
     }
 
-    /// 200 claiming JSON, with bytes that are not UTF-8 (Latin-1 and stray
-    /// continuation bytes) inside what looks like a lock.
+    /// 200 claiming JSON: a plausible update reply, but the token holds
+    /// bytes that are not UTF-8 (Latin-1 and stray continuation bytes), so
+    /// it is not JSON at all.
     pub fn non_utf8() -> Reply {
-        let mut body = br#"{"result": "updated", "get": {"_source": {"token": "caf"#.to_vec();
-        body.extend_from_slice(&[0xE9, 0xFF, 0xFE, 0x80, 0xC3, 0x28]);
-        body.extend_from_slice(br#""}}}"#);
-        Reply::raw(200, "application/json", body)
+        Reply::raw(200, "application/json", plausible_update(&[b'c', b'a', b'f', 0xE9, 0xFF, 0xFE, 0x80, 0xC3, 0x28]))
     }
 
     /// 500 with multi-byte UTF-8 text that is not JSON, long enough to be cut
-    /// short in the error message, with a one-byte lead so that no cut at a
-    /// round byte count falls on a character boundary.
+    /// short in the error message; the one-byte lead puts the cuts at 300
+    /// and 500 bytes inside a character.
     pub fn multi_byte_text() -> Reply {
         Reply::raw(500, "text/plain; charset=UTF-8", format!("x{}", "锁é🔒".repeat(400)))
     }
@@ -145,7 +141,7 @@ impl Reply {
 
     /// A plausible reply, one byte per second.
     pub fn trickle() -> Reply {
-        Reply::Trickle { body: Arc::new(plausible_update()), interval: Duration::from_secs(1) }
+        Reply::Trickle { body: Arc::new(plausible_update(b"t")), interval: Duration::from_secs(1) }
     }
 
     /// Closes the connection once the request is read.

@@ -3,6 +3,7 @@
 //! paths return `Error::Backend` naming the operation, in bounded time,
 //! without a panic. The replies come from `eslock_suite::fake::FakeEngine`.
 
+use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ impl LockStore for AlreadySetUp {
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         self.0.release(lock_id, token)
     }
+    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+        self.0.abandon(lock_id, token)
+    }
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
         self.0.get(lock_id)
     }
@@ -54,11 +58,12 @@ impl LockStore for AlreadySetUp {
 }
 
 /// One call: a name for the report, the operation its error must name, and
-/// the call itself with its value dropped (only the error matters).
-type Call<'a> = (&'static str, Operation, BoxFuture<'a, Result<()>>);
+/// the call itself, its value (which no garbage reply should produce) shown
+/// as text.
+type Call<'a> = (&'static str, Operation, BoxFuture<'a, Result<String>>);
 
-fn call<'a, T>(name: &'static str, operation: Operation, future: impl Future<Output = Result<T>> + Send + 'a) -> Call<'a> {
-    (name, operation, future.map(|outcome| outcome.map(drop)).boxed())
+fn call<'a, T: Debug>(name: &'static str, operation: Operation, future: impl Future<Output = Result<T>> + Send + 'a) -> Call<'a> {
+    (name, operation, future.map(|outcome| outcome.map(|value| format!("{value:?}"))).boxed())
 }
 
 /// Runs every call at once against a fake engine answering `reply`, and
@@ -113,11 +118,12 @@ async fn every_operation_fails_cleanly(reply: Reply) {
                 None
             }
             Ok(Ok(Err(other))) => Some(format!("expected a backend error of {operation}, got {other:?}")),
-            Ok(Ok(Ok(()))) => Some("returned Ok for a garbage reply".to_string()),
+            Ok(Ok(Ok(value))) => Some(format!("returned Ok({value}) for a garbage reply")),
         };
-        // Shown when the test fails: how long each call took.
-        eprintln!("{name}: {} after {:.1?}", if problem.is_some() { "misbehaved" } else { "failed cleanly" }, started.elapsed());
-        problem.map(|problem| format!("{name}: {problem} (after {:.1?})", started.elapsed()))
+        let report = format!("{name}: {} (after {:.1?})", problem.as_deref().unwrap_or("failed cleanly"), started.elapsed());
+        // Every call's time is shown when the test fails.
+        eprintln!("{report}");
+        problem.map(|_| report)
     }))
     .await;
     let problems: Vec<String> = outcomes.into_iter().flatten().collect();
@@ -159,6 +165,8 @@ hostile_reply_tests! {
     empty_object => Reply::json(200, json!({})),
     empty_array => Reply::json(200, json!([])),
     result_of_wrong_type => Reply::json(200, json!({ "result": 5 })),
+    // An update reply without the `get` that every update asks for.
+    result_without_source => Reply::json(200, json!({ "result": "updated" })),
     connection_closed => Reply::close(),
     // A proxy that routes nowhere (a wrong base path) answering JSON 404s:
     // not the engine's "no such document", so not "no lock".
