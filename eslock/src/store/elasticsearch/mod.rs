@@ -134,7 +134,7 @@ impl ElasticsearchStore {
         // re-runs the script against the winner's document.
         let path = format!("{}?retry_on_conflict={RETRY_ON_CONFLICT}", self.doc_path("_update", lock_id));
         let reply = self.request(context, Method::Post, &path, Some(&body)).await?;
-        if reply.status == 404 {
+        if reply.is_not_found() {
             return Ok(None);
         }
         if !reply.is_success() {
@@ -169,7 +169,10 @@ impl ElasticsearchStore {
         }
         // Ours when the document names this call (or a retry of it) as its releaser.
         Ok(match self.scripted_update(context, lock_id, body).await? {
-            Some((_, reply)) => reply.body.pointer("/get/_source/releasedBy").and_then(Value::as_str) == Some(&release_id),
+            Some((_, reply)) => {
+                let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
+                source.get("releasedBy").and_then(Value::as_str) == Some(&release_id)
+            }
             None => false,
         })
     }
@@ -181,22 +184,27 @@ impl ElasticsearchStore {
     async fn search_all(&self, context: Context<'_>, query: Value) -> Result<Option<Vec<Value>>> {
         let index = encode_segment(self.layout.concrete_index());
         let refresh = self.request(context, Method::Post, &format!("/{index}/_refresh"), None).await?;
-        if refresh.status == 404 {
+        if refresh.is_not_found() {
             return Ok(None);
         }
         if !refresh.is_success() {
             return Err(context.unexpected(&refresh).into());
         }
-        let first = json!({ "size": SEARCH_PAGE_SIZE, "sort": ["_doc"], "query": query });
+        // An exact total (not capped at 10,000) bounds the paging below.
+        let first = json!({ "size": SEARCH_PAGE_SIZE, "sort": ["_doc"], "track_total_hits": true, "query": query });
         let mut reply = self
             .request(context, Method::Post, &format!("/{index}/_search?scroll={SCROLL_KEEP_ALIVE}"), Some(&first))
             .await?;
         let mut hits = Vec::new();
         let mut scroll_id = None;
+        let total = reply.body.pointer("/hits/total/value").or(reply.body.pointer("/hits/total")).and_then(Value::as_u64);
         let outcome = loop {
             if !reply.is_success() {
                 break Err(context.unexpected(&reply).into());
             }
+            let Some(total) = total else {
+                break Err(context.malformed("no hits.total", &reply).into());
+            };
             scroll_id = reply.body["_scroll_id"].as_str().map(str::to_string).or(scroll_id);
             let Some(page) = reply.body.pointer("/hits/hits").and_then(Value::as_array) else {
                 break Err(context.malformed("no hits", &reply).into());
@@ -205,6 +213,14 @@ impl ElasticsearchStore {
                 break Ok(());
             }
             hits.extend(page.iter().cloned());
+            // Never more than the engine said there are: a reply that keeps
+            // paging would otherwise never end.
+            if hits.len() as u64 > total {
+                break Err(context.malformed("more hits than hits.total", &reply).into());
+            }
+            if hits.len() as u64 == total {
+                break Ok(());
+            }
             let Some(id) = &scroll_id else {
                 break Err(context.malformed("no _scroll_id", &reply).into());
             };
@@ -317,7 +333,7 @@ impl LockStore for ElasticsearchStore {
             let context = Context { operation: Operation::Get, lock_id: Some(lock_id) };
             // GET is real-time: it sees every write acknowledged before it.
             let reply = self.request(context, Method::Get, &self.doc_path("_doc", lock_id), None).await?;
-            if reply.status == 404 {
+            if reply.is_not_found() {
                 return Ok(None);
             }
             if !reply.is_success() {

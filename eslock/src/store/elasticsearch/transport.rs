@@ -33,6 +33,14 @@ impl Reply {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
+
+    /// A 404 that the engine means: no such document or index. Any other
+    /// 404 (a proxy's, a wrong base path) is an unexpected reply.
+    pub fn is_not_found(&self) -> bool {
+        self.status == 404
+            && (self.body.get("found") == Some(&Value::Bool(false))
+                || matches!(self.error_type(), Some("index_not_found_exception" | "document_missing_exception")))
+    }
 }
 
 /// What is being done, for error messages and logs.
@@ -137,14 +145,16 @@ pub(crate) async fn send(
                         "the engine answered with a deprecation warning");
                 }
                 if !is_transient_status(status) || attempt >= MAX_ATTEMPTS {
-                    let text = response
-                        .text()
+                    let bytes = response
+                        .bytes()
                         .await
                         .map_err(|err| context.error("reading the response failed").with_status(status).with_source(err))?;
-                    let body = if text.trim().is_empty() {
+                    // From bytes, so that a body that is not UTF-8 is an error, not replaced text.
+                    let body = if bytes.trim_ascii().is_empty() {
                         Value::Null
                     } else {
-                        serde_json::from_str(&text).map_err(|err| {
+                        serde_json::from_slice(&bytes).map_err(|err| {
+                            let text = String::from_utf8_lossy(&bytes);
                             context
                                 .error(format!("response is not JSON: {}", shorten(&text, 300)))
                                 .with_status(status)
