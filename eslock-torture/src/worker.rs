@@ -120,22 +120,23 @@ async fn attempt(manager: &LockManager, config: &WorkerConfig, holder: String) -
         (id, style, options, Duration::from_millis(rng.random_range(0..=config.hold_ms_max)))
     };
     let counter = Counter::new(&config.dir, &id);
+    let requested = now();
     match style {
         Style::Lease => {
             let lease = manager.acquire(&id, options).await.ok()?;
-            Some(hold_lease(lease, &counter, hold_for, holder).await)
+            Some(hold_lease(lease, &counter, hold_for, holder, requested).await)
         }
         Style::CancelledAcquire => {
             let cut = Duration::from_millis(rand::rng().random_range(1..40));
             let lease = tokio::time::timeout(cut, manager.acquire(&id, options)).await.ok()?.ok()?;
-            Some(hold_lease(lease, &counter, hold_for, holder).await)
+            Some(hold_lease(lease, &counter, hold_for, holder, requested).await)
         }
         Style::WithLease | Style::WithLock | Style::CancelledWork => {
             let record = Arc::new(Mutex::new(None::<Hold>));
             let fenced = !matches!(style, Style::WithLock);
             let work = manager.with_lease(&id, options, |lease| {
                 let (record, holder, id) = (Arc::clone(&record), holder.clone(), id.clone());
-                async move { work_under(lease, &counter, fenced, hold_for, holder, id, &record).await }
+                async move { work_under(lease, &counter, fenced, hold_for, Who { holder, lock_id: id, requested }, &record).await }
             });
             let outcome = if matches!(style, Style::CancelledWork) {
                 let cut = hold_for / 2 + Duration::from_millis(rand::rng().random_range(0..20));
@@ -160,20 +161,27 @@ async fn attempt(manager: &LockManager, config: &WorkerConfig, holder: String) -
 /// The work of a `with_lease`/`with_lock` holder: what it did goes into
 /// `record` as it happens, so a cancelled holder is recorded too. Returns
 /// when the work finished.
+/// Who holds which lock, asked for when.
+struct Who {
+    holder: String,
+    lock_id: String,
+    requested: u64,
+}
+
 async fn work_under(
     lease: LeaseHandle,
     counter: &Counter,
     fenced: bool,
     hold_for: Duration,
-    holder: String,
-    lock_id: String,
+    who: Who,
     record: &Mutex<Option<Hold>>,
 ) -> u64 {
     let fence = lease.fencing_token();
     *record.lock().unwrap() = Some(Hold {
-        lock_id,
-        holder,
+        lock_id: who.lock_id,
+        holder: who.holder,
         fencing_token: fence,
+        requested: who.requested,
         acquired: now(),
         trusted_until: None,
         ended: 0,
@@ -198,12 +206,13 @@ async fn work_under(
 
 /// An `acquire`d lease: claims the counter, works, and writes only after
 /// checking that the lease is still trusted; released at the end.
-async fn hold_lease(lease: eslock::Lease, counter: &Counter, hold_for: Duration, holder: String) -> Hold {
+async fn hold_lease(lease: eslock::Lease, counter: &Counter, hold_for: Duration, holder: String, requested: u64) -> Hold {
     let fence = lease.fencing_token();
     let mut hold = Hold {
         lock_id: lease.lock_id().to_string(),
         holder,
         fencing_token: fence,
+        requested,
         acquired: now(),
         trusted_until: None,
         ended: 0,
