@@ -75,3 +75,37 @@ fn usage_and_input_errors_are_reported() {
     assert!(help.status.success());
     assert!(text(&help.stdout).contains("release <LOCK_ID>"));
 }
+
+/// In Kibana mode, locks that Kibana wrote under free-form ids (spaces and
+/// all) can be read and force-released from the command line.
+#[tokio::test]
+async fn kibana_locks_with_free_form_ids() {
+    use elasticsearch::http::Method;
+    use elasticsearch::http::headers::HeaderMap;
+    use elasticsearch::http::request::JsonBody;
+
+    let url = engine_url();
+    let base = ["--url", url.as_str(), "--kibana"];
+    let run = |extra: &[&str]| eslock(&[&base[..], extra].concat());
+    assert!(run(&["setup"]).status.success());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    let id = format!("Kibana task {nanos}: re-index (ü)");
+    let encoded: String = id.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect();
+    let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+    let later = humantime::format_rfc3339_millis(SystemTime::now() + std::time::Duration::from_secs(300)).to_string();
+    let document = json!({ "token": "kibana-token", "createdAt": now, "expiresAt": later, "metadata": { "by": "kibana" } });
+    let client = eslock::store::elasticsearch::client(&url).unwrap();
+    let path = format!("/.kibana_locks-000001/_doc/{encoded}?refresh=true");
+    let written = client.send(Method::Put, &path, HeaderMap::new(), None::<&()>, Some(JsonBody::new(document)), None).await.unwrap();
+    assert!(written.status_code().is_success());
+
+    let got = run(&["--json", "get", &id]);
+    assert!(got.status.success(), "{}", text(&got.stderr));
+    let got: Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(got["lock_id"], json!(id));
+    assert_eq!(got["fencing_token"], Value::Null, "Kibana's holder wrote no fencing token");
+    assert!(text(&run(&["list"]).stdout).contains(&id));
+    let released = run(&["release", &id]);
+    assert!(released.status.success(), "{}", text(&released.stderr));
+    assert_eq!(run(&["get", &id]).status.code(), Some(1));
+}
