@@ -21,8 +21,9 @@ pub fn markdown(outcomes: &[Outcome], engine: &str, command: &str) -> String {
     let _ = writeln!(text, "Every holder records each hold (lock id, fencing token, when it was acquired, until when its");
     let _ = writeln!(text, "lease was confirmed trusted, whether it wrote the counter) on `CLOCK_MONOTONIC`, shared by all");
     let _ = writeln!(text, "processes. The checker fails on two trusted holds of one id that overlap (unless an operator");
-    let _ = writeln!(text, "force-released between them), on fencing tokens that do not increase in acquisition order,");
-    let _ = writeln!(text, "and on lost updates of a counter per lock id (writes minus its final value).\n");
+    let _ = writeln!(text, "force-released between them), on a fencing token not larger than that of a hold acquired");
+    let _ = writeln!(text, "before it was even requested, and on lost updates of a counter per lock id (writes minus");
+    let _ = writeln!(text, "its final value).\n");
     for outcome in outcomes {
         let status = if outcome.passed() { "PASS" } else { "FAIL" };
         let _ = writeln!(text, "## {} — {status}\n", outcome.name);
