@@ -90,10 +90,7 @@ pub fn exclusive(args: ExclusiveArgs, function: ItemFn) -> syn::Result<TokenStre
     let name = &signature.ident;
     let inner = format_ident!("__eslock_startup_{}", name);
     let body = locked(quote! { #inner().await });
-    let literal_id = match &args.lock {
-        LockSpec::Literal { literal, .. } => quote! { #literal },
-        LockSpec::Named(path) => quote! { #path.template() },
-    };
+    let literal_id = template_expr(&args.lock);
     let once = args.once.is_some();
     let ttl = optional_duration(args.ttl);
     let wait = optional_duration(args.wait);
@@ -205,6 +202,14 @@ fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident], from: &TokenStream) 
     }
 }
 
+/// The lock id as written: a literal template, or a `lock_names!` name's.
+fn template_expr(lock: &LockSpec) -> TokenStream {
+    match lock {
+        LockSpec::Literal { literal, .. } => quote! { #literal },
+        LockSpec::Named(path) => quote! { #path.template() },
+    }
+}
+
 fn optional_duration(duration: Option<std::time::Duration>) -> TokenStream {
     match duration {
         Some(duration) => {
@@ -216,7 +221,9 @@ fn optional_duration(duration: Option<std::time::Duration>) -> TokenStream {
 }
 
 fn options_expr(args: &ExclusiveArgs) -> TokenStream {
-    let mut options = quote! { ::eslock::LockOptions::default() };
+    // The template, not the rendered id, labels metrics: bounded cardinality.
+    let label = template_expr(&args.lock);
+    let mut options = quote! { ::eslock::LockOptions::default().label(#label) };
     if let Some(ttl) = args.ttl {
         let millis = ttl.as_millis() as u64;
         options = quote! { #options.ttl(::core::time::Duration::from_millis(#millis)) };

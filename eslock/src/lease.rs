@@ -7,11 +7,13 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::error::Result;
 use crate::pending::{PendingGuard, PendingWork};
 use crate::store::LockStore;
+use crate::telemetry::{self, Label};
 use crate::{LockId, LockInfo};
 
 /// A lock held by this process.
@@ -89,6 +91,9 @@ struct Shared {
     token: String,
     fencing_token: u64,
     created_at: SystemTime,
+    /// For metrics: the `lock` label, and when the lease started.
+    label: Label,
+    started: Instant,
     state: watch::Sender<LeaseState>,
     /// One extend request in flight at a time, so replies cannot overtake
     /// each other and put an older TTL back.
@@ -175,6 +180,15 @@ impl Drop for Claim {
     }
 }
 
+/// A span's `outcome` field for a store answer that is yes, no or an error.
+fn outcome(answer: &Result<bool>, yes: &'static str, no: &'static str) -> &'static str {
+    match answer {
+        Ok(true) => yes,
+        Ok(false) => no,
+        Err(_) => "failed",
+    }
+}
+
 /// How a background release gives the lock back.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Giveback {
@@ -209,7 +223,7 @@ impl Lease {
     /// Starts the lease for a claim granted by a request sent at `sent`.
     /// `None` (and the claim released) when the trust deadline has already
     /// passed: such a lease must never be handed out.
-    pub(crate) fn start(mut claim: Claim, ttl: Duration, sent: Instant, renew: bool) -> Option<Self> {
+    pub(crate) fn start(mut claim: Claim, ttl: Duration, sent: Instant, renew: bool, label: Label) -> Option<Self> {
         if Instant::now() >= trust_deadline(sent, ttl) {
             return None;
         }
@@ -231,9 +245,12 @@ impl Lease {
             token: info.token,
             fencing_token: info.fencing_token.unwrap_or_default(),
             created_at: info.created_at,
+            label,
+            started: Instant::now(),
             state,
             extend_gate: tokio::sync::Mutex::new(()),
         });
+        telemetry::lease_started(&shared.label);
         let renewal = tokio::spawn(keep_alive(Arc::clone(&shared), renew));
         Some(Lease {
             handle: LeaseHandle { shared },
@@ -259,7 +276,10 @@ impl Lease {
     /// ours (expired and taken over, or force-released).
     pub async fn release(mut self) -> Result<bool> {
         self.renewal.abort();
-        let released = self.shared.store.release(&self.shared.lock_id, &self.shared.token).await?;
+        let span = tracing::info_span!("eslock.release", lock_id = %self.shared.lock_id, outcome = tracing::field::Empty);
+        let released = self.shared.store.release(&self.shared.lock_id, &self.shared.token).instrument(span.clone()).await;
+        span.record("outcome", outcome(&released, "released", "not_ours"));
+        let released = released?;
         // Only a completed request settles it; after an error, Drop tries again.
         self.released = true;
         tracing::debug!(lock_id = %self.shared.lock_id, released, "lock released");
@@ -312,7 +332,10 @@ impl LeaseHandle {
     /// longer ours, or the lease was already lost (it stays lost).
     pub async fn extend(&self, ttl: Duration) -> Result<bool> {
         crate::options::check_ttl(ttl)?;
-        self.shared.extend(Some(ttl)).await
+        let span = tracing::info_span!("eslock.extend", lock_id = %self.shared.lock_id, outcome = tracing::field::Empty);
+        let extended = self.shared.extend(Some(ttl)).instrument(span.clone()).await;
+        span.record("outcome", outcome(&extended, "extended", "not_ours"));
+        extended
     }
 
     /// Completes when the lease is lost: at its trust deadline at the latest,
@@ -338,6 +361,7 @@ impl LeaseHandle {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renewal.abort();
+        telemetry::lease_ended(&self.shared.label, self.shared.started.elapsed());
         if self.released {
             return;
         }
@@ -358,7 +382,8 @@ impl Shared {
             first
         });
         if first {
-            tracing::debug!(lock_id = %self.lock_id, %reason, "lease lost");
+            tracing::warn!(lock_id = %self.lock_id, %reason, "lease lost");
+            telemetry::lease_lost(&self.label);
         }
     }
 
@@ -485,7 +510,9 @@ async fn keep_alive(shared: Arc<Shared>, renew: bool) {
             continue;
         }
         let remaining = shared.state.borrow().deadline().saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, shared.extend(None)).await {
+        let renewed = tokio::time::timeout(remaining, shared.extend(None)).await;
+        telemetry::renewal(&shared.label, matches!(renewed, Ok(Ok(true))));
+        match renewed {
             Ok(Ok(true)) => backoff = None,
             Ok(Ok(false)) => return,
             Ok(Err(err)) => {

@@ -82,6 +82,7 @@ mod name;
 mod options;
 mod pending;
 mod startup;
+mod telemetry;
 pub mod store;
 
 #[doc(hidden)]

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use elasticsearch::Elasticsearch;
 use futures_util::FutureExt;
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
@@ -15,6 +17,8 @@ use crate::error::{BackendError, LeaseLostError, LockAcquisitionError, Operation
 use crate::lease::{Claim, Giveback, schedule_release};
 use crate::options::ResolvedOptions;
 use crate::pending::PendingWork;
+use crate::telemetry::{self, Acquisition};
+use crate::Error;
 use crate::store::elasticsearch::{ElasticsearchStore, IndexLayout};
 use crate::store::memory::MemoryStore;
 use crate::store::{AcquireOutcome, AcquireRequest, LockStore};
@@ -48,6 +52,8 @@ struct Inner {
     default_ttl: Duration,
     setup_done: OnceCell<()>,
     pending: Arc<PendingWork>,
+    /// Whether metrics may carry rendered lock ids as labels.
+    label_ids: bool,
 }
 
 /// What one acquisition attempt found.
@@ -138,24 +144,50 @@ impl LockManager {
     /// exponential backoff until it wins or the wait has passed.
     pub async fn acquire(&self, lock_id: impl AsRef<str>, options: LockOptions) -> Result<Lease> {
         let lock_id = LockId::new(lock_id)?;
-        let options = options.resolve(&lock_id, self.inner.default_ttl)?;
-        self.ensure_setup().await?;
-        self.acquire_resolved(lock_id, options).await
+        let options = options.resolve(&lock_id, self.inner.default_ttl, self.inner.label_ids)?;
+        let span = tracing::info_span!("eslock.acquire", lock_id = %lock_id, outcome = Empty, fencing_token = Empty, waited_ms = Empty);
+        async {
+            let started = Instant::now();
+            let acquired = async {
+                self.ensure_setup().await?;
+                self.acquire_resolved(lock_id, &options, started).await
+            }
+            .await;
+            let took = started.elapsed();
+            let outcome = match &acquired {
+                Ok(lease) => {
+                    Span::current().record("fencing_token", lease.fencing_token());
+                    Acquisition::Acquired
+                }
+                Err(Error::Acquisition(_)) => Acquisition::Refused,
+                Err(Error::LeaseLost(_)) => Acquisition::Late,
+                Err(_) => Acquisition::Failed,
+            };
+            let span = Span::current();
+            span.record("outcome", outcome.as_str());
+            let waited = options.wait.map(|_| took);
+            if let Some(waited) = waited {
+                span.record("waited_ms", waited.as_millis() as u64);
+            }
+            telemetry::acquisition(&options.label, outcome, took, waited);
+            acquired
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn acquire_resolved(&self, lock_id: LockId, options: ResolvedOptions) -> Result<Lease> {
-        let started = Instant::now();
+    async fn acquire_resolved(&self, lock_id: LockId, options: &ResolvedOptions, started: Instant) -> Result<Lease> {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
         loop {
             // Our own unfinished work on this id (a release scheduled by a
             // dropped lease, an acquire whose caller went away) goes first.
             self.inner.pending.settled(lock_id.as_str()).await;
             let sent = Instant::now();
-            let holder = match self.attempt(&lock_id, &options).await? {
+            let holder = match self.attempt(&lock_id, options).await? {
                 Attempt::Granted(claim) => {
                     let info = claim.info();
                     tracing::debug!(lock_id = %lock_id, fencing_token = ?info.fencing_token, token = %info.token, "lock acquired");
-                    match Lease::start(claim, options.ttl, sent, options.renew) {
+                    match Lease::start(claim, options.ttl, sent, options.renew, options.label.clone()) {
                         Some(lease) => return Ok(lease),
                         // The reply came after the lease's trust deadline: the
                         // claim is released, and the lease never handed out.
@@ -167,8 +199,9 @@ impl LockManager {
             let waited = started.elapsed();
             match options.wait {
                 Some(wait) if waited < wait => {
-                    tracing::debug!(lock_id = %lock_id, ?waited, "lock not acquired; waiting");
-                    tokio::time::sleep(backoff.next_delay().min(wait - waited)).await;
+                    let pause = backoff.next_delay().min(wait - waited);
+                    let span = tracing::debug_span!("eslock.wait", lock_id = %lock_id, waited_ms = waited.as_millis() as u64);
+                    tokio::time::sleep(pause).instrument(span).await;
                 }
                 _ => return Err(holder.into_error(&lock_id, options.wait.map(|_| waited))),
             }
@@ -258,6 +291,25 @@ impl LockManager {
     /// # Ok(()) }
     /// ```
     pub async fn with_lease<F, Fut, T>(&self, lock_id: impl AsRef<str>, options: LockOptions, work: F) -> Result<T>
+    where
+        F: FnOnce(LeaseHandle) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let span = tracing::info_span!("eslock.with_lock", lock_id = %lock_id.as_ref(), outcome = Empty);
+        let outcome = self.run_under_lease(lock_id, options, work).instrument(span.clone()).await;
+        span.record(
+            "outcome",
+            match &outcome {
+                Ok(_) => "ok",
+                Err(Error::Acquisition(_)) => "refused",
+                Err(Error::LeaseLost(_)) => "lost",
+                Err(_) => "failed",
+            },
+        );
+        outcome
+    }
+
+    async fn run_under_lease<F, Fut, T>(&self, lock_id: impl AsRef<str>, options: LockOptions, work: F) -> Result<T>
     where
         F: FnOnce(LeaseHandle) -> Fut,
         Fut: Future<Output = T>,
@@ -366,6 +418,7 @@ pub struct LockManagerBuilder {
     request_timeout: Option<Duration>,
     store: Option<Arc<dyn LockStore>>,
     default_ttl: Option<Duration>,
+    label_ids: bool,
 }
 
 impl LockManagerBuilder {
@@ -422,6 +475,14 @@ impl LockManagerBuilder {
         self
     }
 
+    /// Label metrics (feature `metrics`) with each rendered lock id when an
+    /// acquisition gives no [`LockOptions::label`]. Off by default: with
+    /// many distinct ids, metrics back ends suffer from the number of series.
+    pub fn label_metrics_with_lock_ids(mut self, enabled: bool) -> Self {
+        self.label_ids = enabled;
+        self
+    }
+
     /// Builds the manager. Index names are checked when the store is set up
     /// (by the first operation), so a bad one is a typed error there.
     pub fn build(self) -> LockManager {
@@ -442,6 +503,7 @@ impl LockManagerBuilder {
                 default_ttl: self.default_ttl.unwrap_or(eslock_rules::DEFAULT_TTL),
                 setup_done: OnceCell::new(),
                 pending: Arc::default(),
+                label_ids: self.label_ids,
             }),
         }
     }

@@ -1,5 +1,6 @@
 //! Per-acquisition options.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use eslock_rules::{MetadataError, check_metadata_depth, check_metadata_key, check_metadata_size};
@@ -7,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::LockId;
 use crate::error::{Error, Result};
+use crate::telemetry::Label;
 
 /// How to acquire a lock: lease TTL, metadata stored with the lock, and how
 /// long to wait for a held lock.
@@ -27,6 +29,7 @@ pub struct LockOptions {
     metadata: Option<Value>,
     wait: Option<Duration>,
     no_renewal: bool,
+    label: Option<Cow<'static, str>>,
 }
 
 impl LockOptions {
@@ -68,6 +71,15 @@ impl LockOptions {
         self
     }
 
+    /// A low-cardinality name for this kind of lock, used as the `lock`
+    /// label of eslock's metrics (feature `metrics`): the lock id's template
+    /// (`"reindex/{source}"`) rather than each rendered id. `#[exclusive]`
+    /// sets it.
+    pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
     /// The TTL, if set.
     pub fn ttl_value(&self) -> Option<Duration> {
         self.ttl
@@ -84,7 +96,7 @@ impl LockOptions {
     }
 
     /// Checks the options for `lock_id` and fills in defaults.
-    pub(crate) fn resolve(&self, lock_id: &LockId, default_ttl: Duration) -> Result<ResolvedOptions> {
+    pub(crate) fn resolve(&self, lock_id: &LockId, default_ttl: Duration, label_ids: bool) -> Result<ResolvedOptions> {
         let ttl = self.ttl.unwrap_or(default_ttl);
         check_ttl(ttl)?;
         let metadata = match &self.metadata {
@@ -96,6 +108,7 @@ impl LockOptions {
             metadata: Value::Object(metadata),
             wait: self.wait,
             renew: !self.no_renewal,
+            label: Label::new(self.label.as_ref(), lock_id.as_str(), label_ids),
         })
     }
 }
@@ -107,6 +120,7 @@ pub(crate) struct ResolvedOptions {
     pub metadata: Value,
     pub wait: Option<Duration>,
     pub renew: bool,
+    pub label: Label,
 }
 
 pub(crate) fn check_ttl(ttl: Duration) -> Result<()> {
@@ -165,7 +179,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let resolved = LockOptions::default().resolve(&id(), Duration::from_secs(30)).unwrap();
+        let resolved = LockOptions::default().resolve(&id(), Duration::from_secs(30), false).unwrap();
         assert_eq!(resolved.ttl, Duration::from_secs(30));
         assert_eq!(resolved.metadata, json!({}));
         assert_eq!(resolved.wait, None);
@@ -173,23 +187,23 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        let zero = LockOptions::default().ttl(Duration::ZERO).resolve(&id(), Duration::from_secs(1));
+        let zero = LockOptions::default().ttl(Duration::ZERO).resolve(&id(), Duration::from_secs(1), false);
         assert!(matches!(zero, Err(Error::InvalidOption(e)) if e.option == "ttl"));
-        let array = LockOptions::default().metadata(json!([1])).resolve(&id(), Duration::from_secs(1));
+        let array = LockOptions::default().metadata(json!([1])).resolve(&id(), Duration::from_secs(1), false);
         assert!(matches!(array, Err(Error::InvalidMetadata(e)) if matches!(e.reason, MetadataError::NotAnObject { .. })));
         let big = LockOptions::default()
             .metadata(json!({ "blob": "x".repeat(9000) }))
-            .resolve(&id(), Duration::from_secs(1));
+            .resolve(&id(), Duration::from_secs(1), false);
         assert!(matches!(big, Err(Error::InvalidMetadata(e)) if matches!(e.reason, MetadataError::TooLarge { .. })));
         let mut deep = json!(1);
         for _ in 0..200 {
             deep = json!({ "d": deep });
         }
-        let deep = LockOptions::default().metadata(deep).resolve(&id(), Duration::from_secs(1));
+        let deep = LockOptions::default().metadata(deep).resolve(&id(), Duration::from_secs(1), false);
         assert!(matches!(deep, Err(Error::InvalidMetadata(e)) if matches!(e.reason, MetadataError::TooDeep { depth: 200 })));
-        let huge_ttl = LockOptions::default().ttl(Duration::from_secs(10_000 * 365 * 86_400)).resolve(&id(), Duration::from_secs(1));
+        let huge_ttl = LockOptions::default().ttl(Duration::from_secs(10_000 * 365 * 86_400)).resolve(&id(), Duration::from_secs(1), false);
         assert!(matches!(huge_ttl, Err(Error::InvalidOption(e)) if e.option == "ttl"));
-        let empty_key = LockOptions::default().metadata(json!({ "": 1 })).resolve(&id(), Duration::from_secs(1));
+        let empty_key = LockOptions::default().metadata(json!({ "": 1 })).resolve(&id(), Duration::from_secs(1), false);
         assert!(matches!(empty_key, Err(Error::InvalidMetadata(e)) if e.reason == MetadataError::EmptyKey));
     }
 }
