@@ -1,56 +1,104 @@
-//! `eslock`: see, set up and force-release the locks in a cluster.
+//! `eslock`: the operator CLI of eslock. It shows, sets up and force-releases
+//! the locks in an Elasticsearch or OpenSearch cluster, watches them change,
+//! and runs commands under a lock (flock(1) for a cluster).
 //!
 //! ```text
-//! eslock list
+//! eslock list --id-prefix reindex/         # every live lock, as a table (--json for scripts)
 //! eslock --kibana get knowledge_base_reindex
-//! eslock release reindex/logs-2024
+//! eslock release reindex/logs-2024         # force-release (asks first on a terminal)
+//! eslock setup                             # create the index and templates
+//! eslock watch --interval 2s               # the table, redrawn until Ctrl-C
+//! eslock run --ttl 1m nightly -- ./report.sh
+//! eslock completions bash
 //! ```
+//!
+//! Connection options (also from `ELASTICSEARCH_*` variables): `--url`
+//! (repeatable or comma-separated: round-robin), `--api-key`, `--username`
+//! with `--password`, `--ca-cert`. Exit statuses: 0 done, 1 nothing there,
+//! 2 usage error, 3 failure, 4 `run`: held elsewhere, 5 `run`: lease lost;
+//! otherwise `run` exits with the command's status.
+//!
+//! Modules: `args` (clap definitions and help texts), `connect` (the client),
+//! `output` (tables and JSON), `run` and `watch` (the two long-running commands).
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use clap::{CommandFactory, Parser};
 use eslock::LockManager;
 
 mod args;
+mod connect;
 mod output;
+mod run;
+mod watch;
 
-use args::{Args, Command, Index, USAGE};
+use args::{Cli, Command, IndexChoice};
 
-const DEFAULT_URL: &str = "http://127.0.0.1:9200";
-
-/// Exit statuses: 0 done, 1 nothing there, 2 usage, 3 failure.
+/// Exit statuses (the others, for `run`, are in `run`).
 const NOT_FOUND: u8 = 1;
 const USAGE_ERROR: u8 = 2;
 const FAILURE: u8 = 3;
 
-fn manager(args: &Args) -> Result<LockManager, String> {
-    let url = args
-        .url
-        .clone()
-        .or_else(|| std::env::var("ELASTICSEARCH_URL").ok().filter(|url| !url.is_empty()))
-        .unwrap_or_else(|| DEFAULT_URL.to_string());
-    let client = eslock::store::elasticsearch::client(&url).map_err(|err| err.to_string())?;
-    let builder = LockManager::builder().elasticsearch(client);
-    Ok(match &args.index {
-        Index::Default => builder,
-        Index::Named(name) => builder.index_name(name),
-        Index::Prefix(prefix) => builder.index_prefix(prefix),
-        Index::Kibana => builder.kibana_compatible(),
+/// Why a command stopped: its exit status and message.
+#[derive(Debug)]
+pub struct Fail {
+    status: u8,
+    message: String,
+}
+
+impl Fail {
+    fn usage(message: impl Into<String>) -> Fail {
+        Fail { status: USAGE_ERROR, message: message.into() }
+    }
+
+    fn failed(message: impl Into<String>) -> Fail {
+        Fail { status: FAILURE, message: message.into() }
+    }
+}
+
+impl From<eslock::Error> for Fail {
+    fn from(err: eslock::Error) -> Fail {
+        Fail::failed(err.to_string())
+    }
+}
+
+fn manager(cli: &Cli) -> Result<LockManager, Fail> {
+    let builder = LockManager::builder().elasticsearch(connect::client(&cli.connection)?);
+    Ok(match &cli.index {
+        IndexChoice { kibana: true, .. } => builder.kibana_compatible(),
+        IndexChoice { index: Some(name), .. } => builder.index_name(name),
+        IndexChoice { prefix: Some(prefix), .. } => builder.index_prefix(prefix),
+        IndexChoice { .. } => builder,
     }
     .build())
 }
 
-async fn run(args: Args) -> Result<u8, String> {
-    if args.command == Command::Help {
-        println!("{USAGE}");
+/// On a terminal, shows the holder and asks; elsewhere (scripts) proceeds.
+fn confirm_release(lock: &eslock::LockInfo) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return true;
+    }
+    eprintln!("{}", output::table(std::slice::from_ref(lock), SystemTime::now()));
+    eprint!("force-release lock \"{}\"? its holder may still be working [y/N] ", lock.lock_id);
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes")
+}
+
+async fn run(cli: Cli) -> Result<u8, Fail> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "eslock", &mut std::io::stdout());
         return Ok(0);
     }
-    let manager = manager(&args)?;
-    let failed = |err: eslock::Error| err.to_string();
-    match &args.command {
-        Command::List => {
-            let locks = manager.list().await.map_err(failed)?;
-            if args.json {
+    let manager = manager(&cli)?;
+    match &cli.command {
+        Command::List(filter) => {
+            let mut locks = manager.list().await?;
+            locks.retain(|lock| filter.keeps(&lock.lock_id));
+            if cli.json {
                 println!("{}", serde_json::Value::Array(locks.iter().map(output::to_json).collect()));
             } else if locks.is_empty() {
                 println!("no locks are held in {}", manager.index().unwrap_or_default());
@@ -59,8 +107,8 @@ async fn run(args: Args) -> Result<u8, String> {
             }
             Ok(0)
         }
-        Command::Get(lock_id) => match manager.get(lock_id).await.map_err(failed)? {
-            Some(lock) if args.json => {
+        Command::Get { lock_id } => match manager.get(lock_id).await? {
+            Some(lock) if cli.json => {
                 println!("{}", output::to_json(&lock));
                 Ok(0)
             }
@@ -73,8 +121,21 @@ async fn run(args: Args) -> Result<u8, String> {
                 Ok(NOT_FOUND)
             }
         },
-        Command::Release(lock_id) => {
-            if manager.force_release(lock_id).await.map_err(failed)? {
+        Command::Release { lock_id, yes } => {
+            if !yes && std::io::stdin().is_terminal() {
+                match manager.get(lock_id).await? {
+                    None => {
+                        eprintln!("lock \"{lock_id}\" was not held");
+                        return Ok(NOT_FOUND);
+                    }
+                    Some(lock) if !confirm_release(&lock) => {
+                        eprintln!("lock \"{lock_id}\" was not released");
+                        return Ok(NOT_FOUND);
+                    }
+                    Some(_) => {}
+                }
+            }
+            if manager.force_release(lock_id).await? {
                 println!("released lock \"{lock_id}\"");
                 Ok(0)
             } else {
@@ -83,28 +144,25 @@ async fn run(args: Args) -> Result<u8, String> {
             }
         }
         Command::Setup => {
-            manager.setup().await.map_err(failed)?;
+            manager.setup().await?;
             println!("lock index {} is ready", manager.index().unwrap_or_default());
             Ok(0)
         }
-        Command::Help => unreachable!("handled above"),
+        Command::Watch(args) => watch::watch(&manager, args).await,
+        Command::Run(args) => run::run(&manager, args).await,
+        Command::Completions { .. } => unreachable!("handled above"),
     }
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let args = match args::parse(std::env::args().skip(1)) {
-        Ok(args) => args,
-        Err(usage) => {
-            eprintln!("eslock: {usage}");
-            return ExitCode::from(USAGE_ERROR);
-        }
-    };
-    match run(args).await {
+    // Usage errors exit with status 2, --help and --version with 0.
+    let cli = Cli::parse();
+    match run(cli).await {
         Ok(status) => ExitCode::from(status),
-        Err(message) => {
-            eprintln!("eslock: {message}");
-            ExitCode::from(FAILURE)
+        Err(fail) => {
+            eprintln!("eslock: {}", fail.message);
+            ExitCode::from(fail.status)
         }
     }
 }
