@@ -117,7 +117,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// refusal, the holder's metadata and expiry.
 ///
 /// ```
-/// # async fn demo() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// use eslock::{Error, LockManager, LockOptions};
 /// use serde_json::json;
 ///
@@ -222,14 +223,20 @@ impl fmt::Display for Operation {
 /// A failure of the search engine or of the connection to it, with the
 /// operation and lock it concerned.
 ///
-/// ```no_run
-/// # async fn demo(manager: eslock::LockManager) {
-/// use eslock::{Error, LockOptions, Operation};
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use eslock::{Error, LockManager, LockOptions, Operation};
 ///
-/// if let Err(Error::Backend(failure)) = manager.acquire("import", LockOptions::default()).await {
-///     eprintln!("{} of {:?} failed with HTTP {:?}: {}",
-///         failure.operation(), failure.lock_id(), failure.status(), failure.reason());
-///     assert!(matches!(failure.operation(), Operation::Setup | Operation::Acquire));
+/// // Nothing listens on port 1: every request fails.
+/// let client = eslock::store::elasticsearch::client("http://127.0.0.1:1").unwrap();
+/// let manager = LockManager::elasticsearch(client);
+/// match manager.acquire("import", LockOptions::default()).await {
+///     Err(Error::Backend(failure)) => {
+///         eprintln!("{} failed with HTTP {:?}: {}", failure.operation(), failure.status(), failure.reason());
+///         assert_eq!(failure.operation(), Operation::Setup);
+///     }
+///     other => panic!("{other:?}"),
 /// }
 /// # }
 /// ```

@@ -8,7 +8,8 @@
 //! stale holders too.
 //!
 //! ```
-//! # async fn demo() -> eslock::Result<()> {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> eslock::Result<()> {
 //! use std::time::Duration;
 //! use eslock::{LockManager, LockOptions};
 //! use serde_json::json;

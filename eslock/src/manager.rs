@@ -28,7 +28,8 @@ use crate::{Lease, LeaseHandle, LockId, LockInfo, LockOptions};
 /// share the store.
 ///
 /// ```
-/// # async fn demo() -> eslock::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> eslock::Result<()> {
 /// use eslock::{LockManager, LockOptions};
 ///
 /// let manager = LockManager::in_memory();
@@ -252,7 +253,8 @@ impl LockManager {
     /// process may already hold the lock.
     ///
     /// ```
-    /// # async fn demo() -> eslock::Result<()> {
+    /// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> eslock::Result<()> {
     /// use std::time::Duration;
     /// use eslock::{LockManager, LockOptions};
     ///

@@ -114,7 +114,8 @@ pub struct StartupReport {
 /// elsewhere meanwhile is then [`StartupOutcome::SkippedDone`].
 ///
 /// ```
-/// # async fn demo() {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
 /// #[eslock::exclusive("bootstrap/templates-v3", startup, once)]
 /// async fn install_templates() -> Result<(), eslock::Error> {
 ///     Ok(())

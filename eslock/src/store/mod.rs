@@ -48,7 +48,8 @@ pub enum AcquireOutcome {
 /// ```
 /// use eslock::store::{AcquireOutcome, AcquireRequest, LockStore};
 /// use eslock::{LockId, LockManager, MemoryStore};
-/// # async fn demo() -> eslock::Result<()> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> eslock::Result<()> {
 /// // Stores can be driven directly, below the manager's validation and leases.
 /// let store = MemoryStore::new();
 /// let request = AcquireRequest {
