@@ -15,7 +15,8 @@ Exit status:
   2  usage error
   3  failure: the cluster could not be reached or refused the request
   4  run: the lock is held elsewhere
-  5  run: the lease was lost while the command ran (the command was sent SIGTERM)
+  5  run: the lease was lost while the command ran (the command was sent SIGTERM),
+     or the lock was found gone when the command ended
   run otherwise exits with the command's status (128+N when signal N ended it,
   127 when the command was not found, 126 when it could not be started).
 
@@ -188,8 +189,9 @@ The exit status is the command's. When the lock is held elsewhere (after --wait,
 if given), the command does not run and the status is 4. When the lease is lost
 while the command runs (force-released, or unreachable cluster past the lease's
 trust deadline), the command is sent SIGTERM (SIGKILL after --grace) and the
-status is 5. SIGINT, SIGTERM and SIGHUP sent to eslock are passed on to the
-command; the lock is released once it has exited.
+status is 5; also when the release after the command finds the lock gone
+(force-released before a renewal noticed). SIGINT, SIGTERM and SIGHUP sent to
+eslock are passed on to the command; the lock is released once it has exited.
 
 Examples:
   eslock run migrations -- ./migrate.sh

@@ -1,22 +1,14 @@
-//! The `eslock` binary against the real engine (`ELASTICSEARCH_URL`).
+//! The `eslock` binary against the real engine (`ELASTICSEARCH_URL`): list,
+//! get, release, setup, the Kibana index, usage errors, help and completions.
+//! `run`, `watch` and the connection options have test files of their own.
 
-use std::process::{Command, Output};
+mod common;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::{all_output, eslock, engine_url, text};
 use eslock::{LockManager, LockOptions};
 use serde_json::{Value, json};
-
-fn engine_url() -> String {
-    std::env::var("ELASTICSEARCH_URL").expect("ELASTICSEARCH_URL is set by scripts/test (engine tests are never skipped)")
-}
-
-fn eslock(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_eslock")).args(args).output().expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 #[tokio::test]
 async fn list_get_and_release_locks() {
@@ -39,11 +31,30 @@ async fn list_get_and_release_locks() {
         .await
         .unwrap();
 
+    let _other = manager.acquire("migrations", LockOptions::default()).await.unwrap();
+
     let table = run(&["list"]);
     assert!(table.status.success());
     let table = text(&table.stdout);
     assert!(table.starts_with("LOCK ID"), "{table}");
-    assert!(table.contains("reindex/logs:2024") && table.contains(r#"{"host":"worker-1"}"#), "{table}");
+    let header: Vec<&str> = table.lines().next().unwrap().split("  ").map(str::trim).filter(|cell| !cell.is_empty()).collect();
+    assert_eq!(header, ["LOCK ID", "FENCING TOKEN", "HELD FOR", "EXPIRES IN", "METADATA"]);
+    let row = table.lines().find(|line| line.starts_with("reindex/logs:2024")).expect("a row for the lock");
+    assert!(row.contains(&lease.fencing_token().to_string()) && row.contains(r#"{"host":"worker-1"}"#), "{table}");
+    assert!(row.contains("29s") || row.contains("30s"), "expires in about 30 s: {table}");
+    assert!(table.contains("migrations"), "{table}");
+
+    // --id-prefix filters the ids (--prefix is the index prefix).
+    let filtered = text(&run(&["list", "--id-prefix", "reindex/"]).stdout);
+    assert!(filtered.contains("reindex/logs:2024") && !filtered.contains("migrations"), "{filtered}");
+    let listed: Value = serde_json::from_slice(&run(&["list", "--json", "--id-prefix", "reindex/"]).stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["lock_id"], "reindex/logs:2024");
+    assert!(text(&run(&["list", "--id-prefix", "nothing/"]).stdout).contains("no locks are held"));
+
+    let one = run(&["get", "reindex/logs:2024"]);
+    assert!(one.status.success());
+    assert_eq!(text(&one.stdout).lines().count(), 2, "a header and one row");
 
     let got = run(&["--json", "get", "reindex/logs:2024"]);
     assert!(got.status.success());
@@ -64,8 +75,11 @@ async fn list_get_and_release_locks() {
 fn usage_and_input_errors_are_reported() {
     let usage = eslock(&["frobnicate"]);
     assert_eq!(usage.status.code(), Some(2));
-    assert!(text(&usage.stderr).contains("unknown command `frobnicate`"));
-    assert!(text(&usage.stderr).contains("usage: eslock"));
+    assert!(text(&usage.stderr).contains("unrecognized subcommand 'frobnicate'"), "{}", all_output(&usage));
+    assert!(text(&usage.stderr).contains("Usage: eslock"));
+    for args in [&[][..], &["get"], &["release", "a", "b"], &["list", "--colour"], &["--index", "a", "--kibana", "list"], &["run", "job"]] {
+        assert_eq!(eslock(args).status.code(), Some(2), "{args:?}");
+    }
 
     let bad_id = eslock(&["--url", &engine_url(), "get", "bad id"]);
     assert_eq!(bad_id.status.code(), Some(3));
@@ -73,7 +87,26 @@ fn usage_and_input_errors_are_reported() {
 
     let help = eslock(&["--help"]);
     assert!(help.status.success());
-    assert!(text(&help.stdout).contains("release <LOCK_ID>"));
+    for command in ["list", "get", "release", "setup", "watch", "run", "completions"] {
+        assert!(text(&help.stdout).contains(&format!("  {command} ")), "{command} is listed");
+        let long = eslock(&[command, "--help"]);
+        assert!(long.status.success());
+        assert!(text(&long.stdout).contains("Examples:\n  eslock "), "{command} --help has examples");
+    }
+    assert!(text(&eslock(&["release", "--help"]).stdout).contains("release [OPTIONS] <LOCK_ID>"));
+    assert!(text(&help.stdout).contains("Exit status:"));
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef eslock"), ("fish", "complete -c eslock")] {
+        let script = eslock(&["completions", shell]);
+        assert!(script.status.success(), "{shell}");
+        let script = text(&script.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("release") && script.contains("id-prefix") && script.contains("ca-cert"), "{shell}");
+    }
+    assert_eq!(eslock(&["completions", "tcsh"]).status.code(), Some(2));
 }
 
 /// In Kibana mode, locks that Kibana wrote under free-form ids (spaces and
@@ -104,8 +137,10 @@ async fn kibana_locks_with_free_form_ids() {
     let got: Value = serde_json::from_slice(&got.stdout).unwrap();
     assert_eq!(got["lock_id"], json!(id));
     assert_eq!(got["fencing_token"], Value::Null, "Kibana's holder wrote no fencing token");
-    assert!(text(&run(&["list"]).stdout).contains(&id));
-    let released = run(&["release", &id]);
+    let table = text(&run(&["list"]).stdout);
+    let row = table.lines().find(|line| line.starts_with(&id)).unwrap_or_else(|| panic!("{table}"));
+    assert!(row[id.len()..].trim_start().starts_with("- "), "no fencing token shows as \"-\": {table}");
+    let released = run(&["release", "--yes", &id]);
     assert!(released.status.success(), "{}", text(&released.stderr));
     assert_eq!(run(&["get", &id]).status.code(), Some(1));
 }
