@@ -103,20 +103,32 @@ async fn a_held_lock_is_status_4_unless_the_wait_outlasts_it() {
     s.manager.flush().await;
 }
 
-#[test]
-fn sigterm_reaches_the_command_and_the_lock_is_released() {
+/// A signal to `eslock run` (SIGTERM from a supervisor, SIGINT from Ctrl-C)
+/// reaches the command, and the lock is released once it has exited.
+fn signal_reaches_the_command_and_the_lock_is_released(signal: i32, name: &str) {
     let s = setup();
-    let marker = temp_file("cli-run-term");
-    let script = format!("trap 'echo got-term > {marker}; kill $!; exit 9' TERM; sleep 30 & wait");
-    let child = s.spawn(&["run", "job/term", "--", "sh", "-c", &script]);
-    assert!(eventually(Duration::from_secs(5), || s.get("job/term").is_some()));
+    let marker = temp_file(&format!("cli-run-{name}"));
+    let lock_id = format!("job/{name}");
+    let script = format!("trap 'echo got-{name} > {marker}; kill $!; exit 9' {name}; sleep 30 & wait");
+    let child = s.spawn(&["run", &lock_id, "--", "sh", "-c", &script]);
+    assert!(eventually(Duration::from_secs(5), || s.get(&lock_id).is_some()));
     std::thread::sleep(Duration::from_millis(200)); // the shell has set its trap
-    unsafe_kill(child.id(), libc::SIGTERM);
+    unsafe_kill(child.id(), signal);
     let (status, stderr) = wait_for_exit(child);
     assert_eq!(status, Some(9), "eslock exits with the command's status: {stderr}");
-    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "got-term");
-    assert_eq!(s.get("job/term"), None, "released after the command exited");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), format!("got-{name}"));
+    assert_eq!(s.get(&lock_id), None, "released after the command exited");
     let _ = std::fs::remove_file(marker);
+}
+
+#[test]
+fn sigterm_reaches_the_command_and_the_lock_is_released() {
+    signal_reaches_the_command_and_the_lock_is_released(libc::SIGTERM, "TERM");
+}
+
+#[test]
+fn ctrl_c_reaches_the_command_and_the_lock_is_released() {
+    signal_reaches_the_command_and_the_lock_is_released(libc::SIGINT, "INT");
 }
 
 #[test]
