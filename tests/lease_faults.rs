@@ -37,13 +37,25 @@ async fn proxied(alias: &str) -> (FaultProxy, LockManager, LockManager) {
 async fn a_late_acquire_reply_is_not_a_lease() {
     let alias = unique_name("late-reply");
     let (proxy, late, direct) = proxied(&alias).await;
-    proxy.set_mode(Mode::DelayReplies(Duration::from_millis(4300)));
-    let outcome = late.acquire("job", LockOptions::default().ttl(Duration::from_secs(5))).await;
+    // TTL 1 s: the trust deadline is 0.8 s after the request; the reply comes
+    // at 0.9 s, within the attempt's own time limit (1 s).
+    proxy.set_mode(Mode::DelayReplies(Duration::from_millis(900)));
+    let outcome = late.acquire("job", LockOptions::default().ttl(Duration::from_secs(1))).await;
     assert!(matches!(outcome, Err(Error::LeaseLost(_))), "{outcome:?}");
-    // The lock was given back (the release request is not delayed on its
-    // way in): free long before its TTL ends.
+    // Given back: free at once for another process.
     let lease = direct.acquire("job", LockOptions::default().wait(Duration::from_millis(600))).await.unwrap();
     assert!(lease.release().await.unwrap());
+}
+
+/// Until the lock is gone from the engine (the first attempt of a release
+/// whose reply the proxy delays has been applied).
+async fn until_released(direct: &LockManager, lock_id: &str) {
+    let gone = async {
+        while direct.get(lock_id).await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(GENEROUS, gone).await.expect("the first attempt released the lock");
 }
 
 /// Issue 7.2: the client's own retry of a timed-out attempt finds the lock
@@ -100,15 +112,14 @@ async fn a_retried_release_reports_the_truth() {
     let (proxy, manager, direct) = proxied(&alias).await;
     for force in [false, true] {
         let lease = manager.acquire("job", LockOptions::default()).await.unwrap();
-        proxy.set_mode(Mode::HoldReplies);
+        proxy.set_mode(Mode::DelayReplies(Duration::from_secs(3)));
         let release = tokio::spawn({
             let manager = manager.clone();
             async move { if force { manager.force_release("job").await } else { lease.release().await } }
         });
-        // The engine has executed the release; its reply is lost on a reset
+        // The engine has applied the release; its reply is lost on a reset
         // connection, and the client retries.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(direct.get("job").await.unwrap(), None, "the first attempt released the lock");
+        until_released(&direct, "job").await;
         proxy.drop_held();
         proxy.set_mode(Mode::Pass);
         assert!(release.await.unwrap().unwrap(), "force={force}: our own first attempt released it");
@@ -223,4 +234,73 @@ async fn skewed_client_clocks_decide_nothing() {
     let repair = tokio::task::spawn_blocking(move || skewed_client("+3600", &["repair", &url, &wrong]));
     repair.await.unwrap();
     assert!(live.release().await.unwrap());
+}
+
+/// An operator's force-release whose reply is lost, retried by the client
+/// after another holder took the lock, must not release that holder too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_force_release_never_releases_the_next_holder() {
+    let alias = unique_name("retried-force");
+    let (proxy, operator, direct) = proxied(&alias).await;
+    let first = direct.acquire("job", LockOptions::default()).await.unwrap();
+    proxy.set_mode(Mode::DelayReplies(Duration::from_secs(3)));
+    let forced = tokio::spawn({
+        let operator = operator.clone();
+        async move { operator.force_release("job").await }
+    });
+    until_released(&direct, "job").await;
+    let second = direct.acquire("job", LockOptions::default().wait(GENEROUS)).await.unwrap();
+    // The reply is lost; the client retries the force-release.
+    proxy.drop_held();
+    proxy.set_mode(Mode::Pass);
+    assert!(forced.await.unwrap().unwrap(), "the operator's own first attempt released the first holder");
+    assert_eq!(direct.get("job").await.unwrap().map(|info| info.token), Some(second.token().to_string()));
+    assert!(!second.is_lost());
+    assert!(second.release().await.unwrap());
+    drop(first);
+}
+
+/// A release whose reply is lost, retried after another process already
+/// took the lock, still reports that its own first attempt released it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_release_is_true_even_after_another_acquisition() {
+    let alias = unique_name("retried-release-taken");
+    let (proxy, manager, direct) = proxied(&alias).await;
+    let lease = manager.acquire("job", LockOptions::default()).await.unwrap();
+    proxy.set_mode(Mode::HoldReplies);
+    let release = tokio::spawn(lease.release());
+    let taken = direct.acquire("job", LockOptions::default().wait(GENEROUS)).await.unwrap();
+    proxy.drop_held();
+    proxy.set_mode(Mode::Pass);
+    assert!(release.await.unwrap().unwrap());
+    assert!(taken.release().await.unwrap());
+}
+
+/// With several nodes, one that swallows requests (a blackhole) costs an
+/// acquire attempt a third of the TTL (1 s here), not the whole request
+/// timeout (4 s): the next node answers before the trust deadline (2.4 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_node_among_several_does_not_cost_the_lease() {
+    let alias = unique_name("dead-node");
+    let dead = FaultProxy::start(&engine()).await;
+    dead.set_mode(Mode::Blackhole);
+    let urls = format!("{},{}", dead.url(), engine());
+    let manager = manager_at(&engine(), &alias);
+    manager.setup().await.unwrap();
+    // Setup and release wait the whole request timeout on the dead node.
+    let across = LockManager::builder()
+        .elasticsearch(client_for(&urls))
+        .index_name(&alias)
+        .request_timeout(Duration::from_secs(4))
+        .build();
+    for round in 0..2 {
+        let started = std::time::Instant::now();
+        let lease = across
+            .acquire(format!("job-{round}"), LockOptions::default().ttl(Duration::from_secs(3)))
+            .await
+            .unwrap_or_else(|err| panic!("round {round}: {err} after {:?}", started.elapsed()));
+        assert!(!lease.is_lost());
+        drop(lease);
+    }
+    across.flush().await;
 }

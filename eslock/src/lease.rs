@@ -268,6 +268,7 @@ impl Lease {
     /// runs out (for example a marker that must outlive this process).
     pub fn detach(mut self) {
         self.renewal.abort();
+        self.shared.retire("the lease was detached; only its TTL holds the lock now");
         self.released = true;
         tracing::debug!(lock_id = %self.shared.lock_id, "lease detached; its TTL frees the lock");
     }
@@ -276,6 +277,8 @@ impl Lease {
     /// ours (expired and taken over, or force-released).
     pub async fn release(mut self) -> Result<bool> {
         self.renewal.abort();
+        // Handles still held by the work must stop trusting the lease now.
+        self.shared.retire("the lease was released");
         let span = tracing::info_span!("eslock.release", lock_id = %self.shared.lock_id, outcome = tracing::field::Empty);
         let released = self.shared.store.release(&self.shared.lock_id, &self.shared.token).instrument(span.clone()).await;
         span.record("outcome", outcome(&released, "released", "not_ours"));
@@ -361,6 +364,7 @@ impl LeaseHandle {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renewal.abort();
+        self.shared.retire("the lease was dropped");
         telemetry::lease_ended(&self.shared.label, self.shared.started.elapsed());
         if self.released {
             return;
@@ -385,6 +389,18 @@ impl Shared {
             tracing::warn!(lock_id = %self.lock_id, %reason, "lease lost");
             telemetry::lease_lost(&self.label);
         }
+    }
+
+    /// Ends the lease for good, as its owner asked: handles see it lost (no
+    /// warning, no metric: nothing went wrong).
+    fn retire(&self, reason: &str) {
+        self.state.send_if_modified(|state| {
+            let first = state.lost.is_none();
+            if first {
+                state.lost = Some(reason.to_string());
+            }
+            first
+        });
     }
 
     /// Whether the lease is lost, declaring it so once its deadline has passed.

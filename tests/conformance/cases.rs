@@ -663,3 +663,44 @@ pub async fn with_lease_gives_the_work_its_fencing_token(backend: &impl Backend)
     assert_eq!(Some(seen), stored);
     assert_eq!(observer.get(&id).await.unwrap(), None);
 }
+
+/// A copy of an acquire request that arrives after its token was released
+/// (the client's retry of a timed-out attempt, sent to another node) must
+/// not take the lock again for a token nobody holds.
+pub async fn a_released_token_never_takes_the_lock_again(backend: &impl Backend) {
+    let store = backend.raw_store();
+    let request = AcquireRequest {
+        lock_id: LockId::new(lock_id("released-token")).unwrap(),
+        token: uuid::Uuid::new_v4().to_string(),
+        ttl: Duration::from_secs(60),
+        metadata: json!({}),
+    };
+    assert!(matches!(store.acquire(&request).await.unwrap(), AcquireOutcome::Acquired(_)));
+    assert!(store.release(&request.lock_id, &request.token).await.unwrap());
+    assert!(matches!(store.acquire(&request).await.unwrap(), AcquireOutcome::Held(_)), "the late copy is refused");
+    let other = backend.manager();
+    let lease = other.acquire(request.lock_id.as_str(), LockOptions::default()).await.expect("the lock is free for others");
+    assert!(lease.release().await.unwrap());
+}
+
+/// Handles given to the work stop trusting the lease as soon as it is
+/// released, dropped or detached: another holder may take it at once.
+pub async fn handles_stop_trusting_a_lease_that_ended(backend: &impl Backend) {
+    let manager = backend.manager();
+    let id = lock_id("handle-ended");
+    for ending in ["release", "drop", "detach"] {
+        let lease = manager.acquire(&id, LockOptions::default().ttl(Duration::from_secs(60))).await.unwrap();
+        let handle = lease.handle();
+        match ending {
+            "release" => assert!(lease.release().await.unwrap()),
+            "drop" => drop(lease),
+            _ => lease.detach(),
+        }
+        assert!(handle.is_lost(), "{ending}: the handle still trusts the lease");
+        tokio::time::timeout(Duration::from_secs(1), handle.lost()).await.expect("lost() fires at once");
+        manager.flush().await;
+        if ending == "detach" {
+            assert!(manager.force_release(&id).await.unwrap());
+        }
+    }
+}

@@ -103,11 +103,21 @@ impl State {
         self.locks.get_mut(lock_id)
     }
 
-    /// Removes the lock if `token` holds it; whether it did.
-    fn release(&mut self, lock_id: &str, token: &str) -> bool {
+    /// Removes the lock if `token` holds it; whether it did. A released
+    /// token is never granted again, nor (with `abandon`) one that did not
+    /// hold the lock: the Elasticsearch store's rule for acquire requests
+    /// still on their way.
+    fn release(&mut self, lock_id: &str, token: &str, abandon: bool) -> bool {
         let ours = self.locks.get(lock_id).is_some_and(|held| held.info.token == token);
         if ours {
             self.locks.remove(lock_id);
+        }
+        let tokens = self.abandoned.entry(lock_id.to_string()).or_default();
+        if (ours || abandon) && !tokens.iter().any(|known| known == token) {
+            tokens.push_back(token.to_string());
+            if tokens.len() > ABANDONED_TOKENS_KEPT {
+                tokens.pop_front();
+            }
         }
         ours
     }
@@ -122,7 +132,7 @@ impl State {
 }
 
 /// How many abandoned tokens are remembered per lock id.
-const ABANDONED_TOKENS_KEPT: usize = 16;
+const ABANDONED_TOKENS_KEPT: usize = 64;
 
 fn ready<'a, T: Send + 'a>(value: T) -> StoreFuture<'a, T> {
     Box::pin(std::future::ready(Ok(value)))
@@ -171,20 +181,11 @@ impl LockStore for MemoryStore {
     }
 
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        ready(self.state().release(lock_id.as_str(), token))
+        ready(self.state().release(lock_id.as_str(), token, false))
     }
 
     fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        let mut state = self.state();
-        let released = state.release(lock_id.as_str(), token);
-        let tokens = state.abandoned.entry(lock_id.as_str().to_string()).or_default();
-        if !released && !tokens.iter().any(|known| known == token) {
-            tokens.push_back(token.to_string());
-            if tokens.len() > ABANDONED_TOKENS_KEPT {
-                tokens.pop_front();
-            }
-        }
-        ready(released)
+        ready(self.state().release(lock_id.as_str(), token, true))
     }
 
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
@@ -202,6 +203,8 @@ impl LockStore for MemoryStore {
     }
 
     fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
-        ready(self.state().locks.remove(lock_id.as_str()).is_some())
+        let mut state = self.state();
+        let holder = state.locks.get(lock_id.as_str()).map(|held| held.info.token.clone());
+        ready(holder.is_some_and(|token| state.release(lock_id.as_str(), &token, false)))
     }
 }

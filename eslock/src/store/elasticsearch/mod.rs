@@ -29,6 +29,13 @@ use transport::{Context, Reply, encode_segment, send};
 /// How often the engine re-runs an update script that lost a race.
 const RETRY_ON_CONFLICT: u32 = 10;
 
+/// The shortest time limit of one attempt of an acquire or extend request.
+const MIN_LEASE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How many holders in a row force-release tries before it gives up on a
+/// lock changing hands faster than it can read it.
+const FORCE_RELEASE_ATTEMPTS: usize = 3;
+
 /// Documents per page when searching the whole lock index.
 const SEARCH_PAGE_SIZE: usize = 1_000;
 
@@ -122,6 +129,14 @@ impl ElasticsearchStore {
         send(&self.client, context, method, path, body, &self.headers, Some(self.request_timeout)).await
     }
 
+    /// The time limit of one attempt of a request made for a lease of `ttl`:
+    /// a third of the TTL (at least a second, at most the request timeout),
+    /// so that a node that swallows requests leaves time to try the next one
+    /// before the lease's trust deadline.
+    fn lease_attempt_timeout(&self, ttl: Duration) -> Duration {
+        (ttl / 3).max(MIN_LEASE_ATTEMPT_TIMEOUT).min(self.request_timeout)
+    }
+
     fn doc_path(&self, endpoint: &str, lock_id: &LockId) -> String {
         format!("/{}/{endpoint}/{}", encode_segment(self.layout.concrete_index()), encode_segment(lock_id.as_str()))
     }
@@ -129,11 +144,11 @@ impl ElasticsearchStore {
     /// Runs a scripted update on one lock document and returns the result
     /// (`created`, `updated`, `noop`) and the reply; `None` when the
     /// document (or index) does not exist.
-    async fn scripted_update(&self, context: Context<'_>, lock_id: &LockId, body: Value) -> Result<Option<(String, Reply)>> {
+    async fn scripted_update(&self, context: Context<'_>, lock_id: &LockId, body: Value, timeout: Duration) -> Result<Option<(String, Reply)>> {
         // Two upserts racing to create the same document conflict; the engine
         // re-runs the script against the winner's document.
         let path = format!("{}?retry_on_conflict={RETRY_ON_CONFLICT}", self.doc_path("_update", lock_id));
-        let reply = self.request(context, Method::Post, &path, Some(&body)).await?;
+        let reply = send(&self.client, context, Method::Post, &path, Some(&body), &self.headers, Some(timeout)).await?;
         if reply.is_not_found() {
             return Ok(None);
         }
@@ -147,12 +162,13 @@ impl ElasticsearchStore {
         Ok(Some((result, reply)))
     }
 
-    /// Releases `lock_id` for `token`, or for anyone when `token` is `None`;
-    /// with `abandon`, also records `token` as never to be granted.
+    /// Releases `lock_id` if `token` holds it; with `abandon`, also records
+    /// `token` as never to be granted when it does not. `token` is JSON: a
+    /// document written by another program may hold any value there.
     /// Each call has its own id, recorded in the document, so that when a
     /// retry of the call finds the lock already released it can tell whether
     /// its own first attempt did it.
-    async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: Option<&str>, abandon: bool) -> Result<bool> {
+    async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: &Value, abandon: bool) -> Result<bool> {
         let release_id = uuid::Uuid::new_v4().to_string();
         let mut body = json!({
             "_source": ["releasedBy"],
@@ -167,14 +183,31 @@ impl ElasticsearchStore {
             body["scripted_upsert"] = json!(true);
             body["upsert"] = json!({});
         }
-        // Ours when the document names this call (or a retry of it) as its releaser.
-        Ok(match self.scripted_update(context, lock_id, body).await? {
+        // Ours when the document lists this call (or a retry of it) among its releasers.
+        Ok(match self.scripted_update(context, lock_id, body, self.request_timeout).await? {
             Some((_, reply)) => {
                 let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
-                source.get("releasedBy").and_then(Value::as_str) == Some(&release_id)
+                match source.get("releasedBy") {
+                    Some(Value::Array(ids)) => ids.iter().any(|id| id.as_str() == Some(&release_id)),
+                    _ => false,
+                }
             }
             None => false,
         })
+    }
+
+    /// The raw `token` of the lock document (any JSON, as another program
+    /// may have written it); `None` when there is no document or no holder.
+    async fn holder_token(&self, context: Context<'_>, lock_id: &LockId) -> Result<Option<Value>> {
+        let reply = self.request(context, Method::Get, &self.doc_path("_doc", lock_id), None).await?;
+        if reply.is_not_found() {
+            return Ok(None);
+        }
+        if !reply.is_success() {
+            return Err(context.unexpected(&reply).into());
+        }
+        let source = reply.body.get("_source").ok_or_else(|| context.malformed("no _source", &reply))?;
+        Ok(source.get("token").filter(|token| !token.is_null()).cloned())
     }
 
     /// Every lock document matching `query` (all of them, page by page);
@@ -282,7 +315,8 @@ impl LockStore for ElasticsearchStore {
                 },
                 "upsert": {}
             });
-            let Some((_, reply)) = self.scripted_update(context, &request.lock_id, body).await? else {
+            let timeout = self.lease_attempt_timeout(request.ttl);
+            let Some((_, reply)) = self.scripted_update(context, &request.lock_id, body, timeout).await? else {
                 return Err(context.error("lock index is missing and could not be created").into());
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
@@ -307,7 +341,7 @@ impl LockStore for ElasticsearchStore {
                     "params": { "token": token, "ttl": ttl.as_millis() as u64 }
                 }
             });
-            match self.scripted_update(context, lock_id, body).await? {
+            match self.scripted_update(context, lock_id, body, self.lease_attempt_timeout(ttl)).await? {
                 Some((result, reply)) if result == "updated" => Ok(Some(Self::info_from_update(context, lock_id, &reply)?)),
                 _ => Ok(None),
             }
@@ -317,14 +351,14 @@ impl LockStore for ElasticsearchStore {
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
-            self.release_document(context, lock_id, Some(token), false).await
+            self.release_document(context, lock_id, &json!(token), false).await
         })
     }
 
     fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
-            self.release_document(context, lock_id, Some(token), true).await
+            self.release_document(context, lock_id, &json!(token), true).await
         })
     }
 
@@ -378,7 +412,23 @@ impl LockStore for ElasticsearchStore {
     fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::ForceRelease, lock_id: Some(lock_id) };
-            self.release_document(context, lock_id, None, false).await
+            // By the holder's own token, so that a retried request can never
+            // release whoever took the lock after it.
+            let mut holder = self.holder_token(context, lock_id).await?;
+            for _ in 0..FORCE_RELEASE_ATTEMPTS {
+                let Some(token) = holder else { return Ok(false) };
+                if self.release_document(context, lock_id, &token, false).await? {
+                    return Ok(true);
+                }
+                // Someone else took it between the read and the release: go
+                // again for the new holder; no holder now means nothing to do.
+                let now = self.holder_token(context, lock_id).await?;
+                if now.as_ref() == Some(&token) {
+                    return Ok(false);
+                }
+                holder = now;
+            }
+            Ok(false)
         })
     }
 

@@ -4,7 +4,8 @@
 //! Documents use the field names and date format of Kibana's lock manager
 //! (`token`, `metadata`, `createdAt`, `expiresAt` as ISO-8601 instants), plus
 //! `fencingToken` (the lock id's counter), `fencingTokenOwner` (the token it
-//! was issued to) and `releasedBy` (the call that released it). A release
+//! was issued to), `releasedBy` (the last release calls) and
+//! `abandonedTokens` (tokens that may never take the lock). A release
 //! keeps the document, without `token` and with `expiresAt` in the past, so
 //! the counter survives it; Kibana reads such a document as expired.
 //! No-ops use `ctx.op = 'none'`, which every engine version recognises.
@@ -50,7 +51,6 @@ if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._so
   ctx._source.expiresAt = start.plusMillis(params.ttl).toString();
   ctx._source.fencingToken = fencing;
   ctx._source.fencingTokenOwner = params.token;
-  ctx._source.remove('releasedBy');
 } else {
   ctx.op = 'none';
 }
@@ -66,35 +66,44 @@ if (ctx._source.token != null && ctx._source.token == params.token && expiresAtM
 }
 ";
 
-/// Releases the lock: for its holder (`params.token`), or for anyone when
-/// `params.token` is null (force-release). The document stays, with its
-/// counter, no token, an expiry just past, and `releasedBy` naming this call
-/// so that a retried call can tell its own earlier success.
+/// Releases the lock for its holder `params.token`. The document stays,
+/// with its counter, no token and an expiry just past, and `releasedBy`
+/// lists this call's id among the last 16 releases, so that a retry of the
+/// call can tell its own earlier success even after someone else took the
+/// lock meanwhile.
 ///
-/// With `params.abandon`, a token that does not hold the lock is recorded
-/// as abandoned (the last 16 per lock id), and acquire refuses it: an
-/// acquire of that token still on its way (its caller gave up on it) can
-/// then never take the lock after this request has passed it.
+/// The released token is also recorded as abandoned (the last 64 per lock
+/// id), and acquire refuses abandoned tokens: a copy of the token's own
+/// acquire request still on its way (a timed-out attempt the client retried
+/// elsewhere) can then never take the lock again. With `params.abandon`, a
+/// token that does not hold the lock is recorded the same way (its acquire
+/// failed or was given up, and may still arrive).
 pub(crate) const RELEASE: &str = "
 boolean exists = ctx.op != 'create';
 def holder = exists ? ctx._source.token : null;
-if (holder != null && (params.token == null || holder == params.token)) {
-  ctx._source.remove('token');
-  ctx._source.remove('metadata');
-  ctx._source.expiresAt = Instant.ofEpochMilli(System.currentTimeMillis() - 1L).toString();
-  ctx._source.releasedBy = params.release_id;
-} else if (params.abandon) {
-  def abandoned = exists && ctx._source.abandonedTokens instanceof List ? ctx._source.abandonedTokens : new ArrayList();
-  if (abandoned.contains(params.token)) {
-    ctx.op = 'none';
-  } else {
-    abandoned.add(params.token);
-    while (abandoned.size() > 16) { abandoned.remove(0); }
-    ctx._source.abandonedTokens = abandoned;
-    if (!exists) { ctx._source.expiresAt = Instant.ofEpochMilli(System.currentTimeMillis() - 1L).toString(); }
-  }
-} else {
+boolean releasing = holder != null && holder == params.token;
+def abandoned = exists && ctx._source.abandonedTokens instanceof List ? ctx._source.abandonedTokens : new ArrayList();
+boolean recording = (releasing || params.abandon) && !abandoned.contains(params.token);
+if (!releasing && !recording) {
   ctx.op = 'none';
+} else {
+  long now = System.currentTimeMillis();
+  if (recording) {
+    abandoned.add(params.token);
+    while (abandoned.size() > 64) { abandoned.remove(0); }
+    ctx._source.abandonedTokens = abandoned;
+  }
+  if (releasing) {
+    ctx._source.remove('token');
+    ctx._source.remove('metadata');
+    def releases = ctx._source.releasedBy instanceof List ? ctx._source.releasedBy : new ArrayList();
+    releases.add(params.release_id);
+    while (releases.size() > 16) { releases.remove(0); }
+    ctx._source.releasedBy = releases;
+  }
+  if (releasing || !exists) {
+    ctx._source.expiresAt = Instant.ofEpochMilli(now - 1L).toString();
+  }
 }
 ";
 

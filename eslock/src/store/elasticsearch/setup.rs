@@ -274,19 +274,42 @@ async fn repair_alone(store: &ElasticsearchStore) -> Result<()> {
         MappingCheck::AliasConflicts { .. } => return Ok(()),
     };
     let index = encode_segment(store.layout.concrete_index());
-    let block = store.request(CONTEXT, Method::Put, &format!("/{index}/_block/write"), None).await?;
-    if block.status == 404 {
-        return create_index(store).await;
+    // Once the block request is sent, the engine may have applied it, even
+    // if its reply is lost: from here on, every way out but a successful
+    // delete lifts the block again.
+    let deleted = match store.request(CONTEXT, Method::Put, &format!("/{index}/_block/write"), None).await {
+        Ok(block) if block.is_not_found() => return create_index(store).await,
+        Ok(block) => match expect_success(block) {
+            Ok(()) => delete_if_no_live_lock(store, &index, &problems).await,
+            Err(err) => Err(err),
+        },
+        Err(err) => Err(err),
+    };
+    match deleted {
+        Ok(true) => create_index(store).await,
+        outcome => {
+            lift_write_block(store, &index).await?;
+            outcome.map(drop)
+        }
     }
-    expect_success(block)?;
-    let deleted = delete_if_no_live_lock(store, &index, &problems).await;
-    if !matches!(deleted, Ok(true)) {
-        // Whatever went wrong, the index must not stay read-only.
-        let unblock = json!({ "index.blocks.write": false });
-        expect_success(store.request(CONTEXT, Method::Put, &format!("/{index}/_settings"), Some(&unblock)).await?)?;
-        deleted?;
+}
+
+/// Lifts the write block a repair set, trying a few times: an index left
+/// read-only would stop every lock operation.
+async fn lift_write_block(store: &ElasticsearchStore, index: &str) -> Result<()> {
+    let unblock = json!({ "index.blocks.write": false });
+    let mut last = None;
+    for _ in 0..3 {
+        match store.request(CONTEXT, Method::Put, &format!("/{index}/_settings"), Some(&unblock)).await {
+            Ok(reply) if reply.is_success() || reply.is_not_found() => return Ok(()),
+            Ok(reply) => last = Some(CONTEXT.unexpected(&reply).into()),
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    create_index(store).await
+    let err: Error = last.expect("three attempts");
+    tracing::error!(index, error = %err, "could not lift the write block of the lock index; lift it by hand: PUT <index>/_settings {{\"index.blocks.write\": false}}");
+    Err(err)
 }
 
 /// With writes blocked: deletes the index if it holds no live lock (`true`),
