@@ -212,7 +212,12 @@ pub(crate) fn schedule_release(store: Arc<dyn LockStore>, lock_id: LockId, token
             Giveback::Abandon => store.abandon(&lock_id, &token).await,
         };
         match outcome {
-            Ok(released) => tracing::debug!(%lock_id, released, "scheduled release done"),
+            Ok(released) => {
+                if released {
+                    guard.released();
+                }
+                tracing::debug!(%lock_id, released, "scheduled release done")
+            }
             Err(err) => tracing::warn!(%lock_id, error = %err, "scheduled release failed; the TTL will free the lock"),
         }
         drop(guard);
@@ -283,6 +288,9 @@ impl Lease {
         let released = self.shared.store.release(&self.shared.lock_id, &self.shared.token).instrument(span.clone()).await;
         span.record("outcome", outcome(&released, "released", "not_ours"));
         let released = released?;
+        if released {
+            self.shared.pending.released();
+        }
         // Only a completed request settles it; after an error, Drop tries again.
         self.released = true;
         tracing::debug!(lock_id = %self.shared.lock_id, released, "lock released");

@@ -183,6 +183,9 @@ impl LockManager {
             // Our own unfinished work on this id (a release scheduled by a
             // dropped lease, an acquire whose caller went away) goes first.
             self.inner.pending.settled(lock_id.as_str()).await;
+            // Subscribed before the attempt: a local release after its reply
+            // still wakes the wait below.
+            let mut local_release = self.inner.pending.releases();
             let sent = Instant::now();
             let holder = match self.attempt(&lock_id, options).await? {
                 Attempt::Granted(claim) => {
@@ -202,7 +205,14 @@ impl LockManager {
                 Some(wait) if waited < wait => {
                     let pause = backoff.next_delay().min(wait - waited);
                     let span = tracing::debug_span!("eslock.wait", lock_id = %lock_id, waited_ms = waited.as_millis() as u64);
-                    tokio::time::sleep(pause).instrument(span).await;
+                    let wait = async {
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => {}
+                            // A lock of this process was released: try now.
+                            _ = local_release.changed() => {}
+                        }
+                    };
+                    wait.instrument(span).await;
                 }
                 _ => return Err(holder.into_error(&lock_id, options.wait.map(|_| waited))),
             }

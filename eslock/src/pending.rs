@@ -15,6 +15,8 @@ pub(crate) struct PendingWork {
     counts: Mutex<HashMap<String, usize>>,
     /// Bumped whenever some work finishes, to wake waiters.
     finished: watch::Sender<u64>,
+    /// Bumped whenever a lock of this process is released.
+    released: watch::Sender<u64>,
 }
 
 impl Default for PendingWork {
@@ -22,6 +24,7 @@ impl Default for PendingWork {
         PendingWork {
             counts: Mutex::new(HashMap::new()),
             finished: watch::channel(0).0,
+            released: watch::channel(0).0,
         }
     }
 }
@@ -47,6 +50,17 @@ impl PendingWork {
         }
     }
 
+    /// A lock of this process was released: local waiters may try at once
+    /// rather than at their next backoff step.
+    pub(crate) fn released(&self) {
+        self.released.send_modify(|count| *count = count.wrapping_add(1));
+    }
+
+    /// Changes whenever a lock of this process is released.
+    pub(crate) fn releases(&self) -> watch::Receiver<u64> {
+        self.released.subscribe()
+    }
+
     /// Completes once no work on any lock id is pending.
     pub(crate) async fn all_settled(&self) {
         let mut finished = self.finished.subscribe();
@@ -69,6 +83,13 @@ impl PendingWork {
 pub(crate) struct PendingGuard {
     work: Arc<PendingWork>,
     lock_id: String,
+}
+
+impl PendingGuard {
+    /// The work released a lock: wake local waiters.
+    pub(crate) fn released(&self) {
+        self.work.released();
+    }
 }
 
 impl Drop for PendingGuard {
