@@ -82,6 +82,28 @@ impl<S: LockStore> LockStore for CountingStore<S> {
     }
 }
 
+/// The store methods a fault-injecting wrapper passes to `self.inner`
+/// unchanged (release, abandon, get, list, force_release).
+macro_rules! forward_to_inner {
+    () => {
+        fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+            self.inner.release(lock_id, token)
+        }
+        fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
+            self.inner.abandon(lock_id, token)
+        }
+        fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
+            self.inner.get(lock_id)
+        }
+        fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
+            self.inner.list()
+        }
+        fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
+            self.inner.force_release(lock_id)
+        }
+    };
+}
+
 /// Wraps a store and makes replies late: the store has already acted when
 /// the delay starts, like a reply held back by the network or a paused
 /// process. `extend_delay` only applies to extends asking for `slow_ttl`.
@@ -119,21 +141,7 @@ impl LockStore for LateReplies {
             outcome
         })
     }
-    fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.release(lock_id, token)
-    }
-    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.abandon(lock_id, token)
-    }
-    fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
-        self.inner.get(lock_id)
-    }
-    fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
-        self.inner.list()
-    }
-    fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
-        self.inner.force_release(lock_id)
-    }
+    forward_to_inner!();
 }
 
 /// Wraps a store whose first acquire fails at once while the request is
@@ -163,21 +171,7 @@ impl LockStore for AppliedAfterFailure {
     fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
         self.inner.extend(lock_id, token, ttl)
     }
-    fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.release(lock_id, token)
-    }
-    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.abandon(lock_id, token)
-    }
-    fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
-        self.inner.get(lock_id)
-    }
-    fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
-        self.inner.list()
-    }
-    fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
-        self.inner.force_release(lock_id)
-    }
+    forward_to_inner!();
 }
 
 /// A lock id no other test uses (with the `/` and `:` that must round-trip).

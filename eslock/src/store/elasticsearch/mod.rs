@@ -196,9 +196,10 @@ impl ElasticsearchStore {
         })
     }
 
-    /// The raw `token` of the lock document (any JSON, as another program
-    /// may have written it); `None` when there is no document or no holder.
-    async fn holder_token(&self, context: Context<'_>, lock_id: &LockId) -> Result<Option<Value>> {
+    /// The lock document's `_source` and the reply it came in; `None` when
+    /// there is no document. GET is real-time: it sees every write
+    /// acknowledged before it.
+    async fn read_document(&self, context: Context<'_>, lock_id: &LockId) -> Result<Option<(Value, Reply)>> {
         let reply = self.request(context, Method::Get, &self.doc_path("_doc", lock_id), None).await?;
         if reply.is_not_found() {
             return Ok(None);
@@ -206,8 +207,17 @@ impl ElasticsearchStore {
         if !reply.is_success() {
             return Err(context.unexpected(&reply).into());
         }
-        let source = reply.body.get("_source").ok_or_else(|| context.malformed("no _source", &reply))?;
-        Ok(source.get("token").filter(|token| !token.is_null()).cloned())
+        match reply.body.get("_source").cloned() {
+            Some(source) => Ok(Some((source, reply))),
+            None => Err(context.malformed("no _source", &reply).into()),
+        }
+    }
+
+    /// The raw `token` of the lock document (any JSON, as another program
+    /// may have written it); `None` when there is no document or no holder.
+    async fn holder_token(&self, context: Context<'_>, lock_id: &LockId) -> Result<Option<Value>> {
+        let source = self.read_document(context, lock_id).await?.map(|(source, _)| source);
+        Ok(source.and_then(|mut source| source.get_mut("token").map(Value::take)).filter(|token| !token.is_null()))
     }
 
     /// Every lock document matching `query` (all of them, page by page);
@@ -365,16 +375,10 @@ impl LockStore for ElasticsearchStore {
     fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
         Box::pin(async move {
             let context = Context { operation: Operation::Get, lock_id: Some(lock_id) };
-            // GET is real-time: it sees every write acknowledged before it.
-            let reply = self.request(context, Method::Get, &self.doc_path("_doc", lock_id), None).await?;
-            if reply.is_not_found() {
+            let Some((source, reply)) = self.read_document(context, lock_id).await? else {
                 return Ok(None);
-            }
-            if !reply.is_success() {
-                return Err(context.unexpected(&reply).into());
-            }
-            let source = reply.body.get("_source").ok_or_else(|| context.malformed("no _source", &reply))?;
-            let document = Document::read(lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            };
+            let document = Document::read(lock_id.as_str(), &source).ok_or_else(|| context.malformed("lock fields", &reply))?;
             let Some(info) = document.held() else {
                 return Ok(None);
             };
