@@ -249,13 +249,15 @@ impl ElasticsearchStore {
                 break Err(context.malformed("no hits.total", &reply).into());
             };
             scroll_id = reply.body["_scroll_id"].as_str().map(str::to_string).or(scroll_id);
-            let Some(page) = reply.body.pointer("/hits/hits").and_then(Value::as_array) else {
-                break Err(context.malformed("no hits", &reply).into());
+            // Taken out of the reply rather than cloned: pages can be large.
+            let page = match reply.body.pointer_mut("/hits/hits").map(Value::take) {
+                Some(Value::Array(page)) => page,
+                _ => break Err(context.malformed("no hits", &reply).into()),
             };
             if page.is_empty() {
                 break Ok(());
             }
-            hits.extend(page.iter().cloned());
+            hits.extend(page);
             // Never more than the engine said there are: a reply that keeps
             // paging would otherwise never end.
             if hits.len() as u64 > total {
