@@ -252,7 +252,18 @@ pub struct BackendError {
 }
 
 impl BackendError {
-    pub(crate) fn new(operation: Operation, lock_id: Option<&LockId>, reason: impl Into<String>) -> Self {
+    /// A backend failure of `operation` on `lock_id`, for stores of your own
+    /// (the [`LockStore`](crate::store::LockStore) trait): the reason says
+    /// what went wrong, in words an operator can act on.
+    ///
+    /// ```
+    /// use eslock::{BackendError, LockId, Operation};
+    ///
+    /// let lock_id = LockId::new("jobs/a").unwrap();
+    /// let error = BackendError::new(Operation::Acquire, Some(&lock_id), "the database is read-only").with_status(503);
+    /// assert_eq!(error.to_string(), "acquire of lock \"jobs/a\" failed: the database is read-only");
+    /// ```
+    pub fn new(operation: Operation, lock_id: Option<&LockId>, reason: impl Into<String>) -> Self {
         BackendError {
             operation,
             lock_id: lock_id.map(|id| id.as_str().to_string()),
@@ -262,12 +273,14 @@ impl BackendError {
         }
     }
 
-    pub(crate) fn with_status(mut self, status: u16) -> Self {
+    /// The HTTP (or other protocol) status the backend answered with.
+    pub fn with_status(mut self, status: u16) -> Self {
         self.status = Some(status);
         self
     }
 
-    pub(crate) fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    /// The underlying error.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }
