@@ -72,6 +72,21 @@ enum Refusal {
 }
 
 impl Refusal {
+    /// How long until the holder's lease runs out, as the store's reply
+    /// said, plus a little: a hint for when to try again, so that a waiter
+    /// takes over an expiring lock at once rather than at its next backoff
+    /// step. Only timing rests on it. An expiry already past by our clock
+    /// (it is ahead of the cluster's) is no hint at all.
+    fn expires_in(&self) -> Duration {
+        match self {
+            Refusal::Held(Some(holder)) => match holder.expires_at.duration_since(std::time::SystemTime::now()) {
+                Ok(left) if !left.is_zero() => left + Duration::from_millis(rand::random_range(5..30)),
+                _ => Duration::MAX,
+            },
+            Refusal::Held(None) | Refusal::TooLate => Duration::MAX,
+        }
+    }
+
     fn into_error(self, lock_id: &LockId, waited: Option<Duration>) -> crate::Error {
         match self {
             Refusal::Held(holder) => {
@@ -203,7 +218,7 @@ impl LockManager {
             let waited = started.elapsed();
             match options.wait {
                 Some(wait) if waited < wait => {
-                    let pause = backoff.next_delay().min(wait - waited);
+                    let pause = backoff.next_delay().min(holder.expires_in()).min(wait - waited);
                     let span = tracing::debug_span!("eslock.wait", lock_id = %lock_id, waited_ms = waited.as_millis() as u64);
                     let wait = async {
                         tokio::select! {
