@@ -41,7 +41,9 @@ async fn a_late_acquire_reply_is_not_a_lease() {
     // at 0.9 s, within the attempt's own time limit (1 s).
     proxy.set_mode(Mode::DelayReplies(Duration::from_millis(900)));
     let outcome = late.acquire("job", LockOptions::default().ttl(Duration::from_secs(1))).await;
-    assert!(matches!(outcome, Err(Error::LeaseLost(_))), "{outcome:?}");
+    // On a slow machine the attempt's own time limit may pass first: then a
+    // typed backend error. Either way, no lease.
+    assert!(matches!(outcome, Err(Error::LeaseLost(_) | Error::Backend(_))), "{outcome:?}");
     // Given back: free at once for another process.
     let lease = direct.acquire("job", LockOptions::default().wait(Duration::from_millis(600))).await.unwrap();
     assert!(lease.release().await.unwrap());
