@@ -194,7 +194,7 @@ pub async fn contention(url: &str, scale: Scale) -> Outcome {
     let configs: Vec<_> = ["p1", "p2"]
         .iter()
         .map(|name| {
-            let mut config = contention_config(name, url, &index, &lock_ids, &work, scale.pick(80, 1200));
+            let mut config = contention_config(name, url, &index, &lock_ids, &work, scale.pick(80, 1500));
             config.operator_ids = operator_ids.clone();
             (config, None)
         })
