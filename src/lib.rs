@@ -87,3 +87,16 @@ pub async fn raw_request(
     let text = response.text().await.expect("the reply can be read");
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
+
+/// Creates an empty single-shard index with no replica, named from
+/// `prefix` and unique, for tests that need an index of their own.
+///
+/// # Panics
+/// When the engine does not create it.
+pub async fn create_scratch_index(client: &Elasticsearch, prefix: &str) -> String {
+    let index = unique_name(prefix);
+    let settings = serde_json::json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0 } });
+    let (status, reply) = raw_request(client, elasticsearch::http::Method::Put, &format!("/{index}"), Some(settings)).await;
+    assert_eq!(status, 200, "creating index {index}: {reply}");
+    index
+}

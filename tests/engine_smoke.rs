@@ -3,28 +3,19 @@
 //! GET, and optimistic concurrency on `if_seq_no`/`if_primary_term`.
 
 use elasticsearch::http::StatusCode;
-use elasticsearch::indices::{IndicesCreateParts, IndicesDeleteParts};
+use elasticsearch::indices::IndicesDeleteParts;
 use elasticsearch::{GetParts, IndexParts, UpdateParts};
-use eslock_suite::{engine_client, unique_name};
+use eslock_suite::engine_client;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn engine_runs_painless_real_time_get_and_seq_no_concurrency() {
     let client = engine_client();
-    let index = unique_name("smoke");
+    let index = eslock_suite::create_scratch_index(&client, "smoke").await;
 
     let info: Value = client.info().send().await.unwrap().json().await.unwrap();
     let version = info["version"]["number"].as_str().unwrap_or("unknown");
     println!("engine: {} {version}", info["version"]["distribution"].as_str().unwrap_or("elasticsearch"));
-
-    let created = client
-        .indices()
-        .create(IndicesCreateParts::Index(&index))
-        .body(json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0 } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status_code(), StatusCode::OK);
 
     // A scripted upsert whose script reads the server's clock.
     let before = now_millis();

@@ -4,11 +4,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use elasticsearch::http::StatusCode;
-use elasticsearch::indices::IndicesCreateParts;
 use elasticsearch::{Elasticsearch, GetParts, UpdateParts};
 use eslock_suite::engine::{SteppedClockNode, faketime_command};
-use eslock_suite::{client_for, unique_name};
+use eslock_suite::client_for;
 use serde_json::{Value, json};
 
 fn now_millis() -> i64 {
@@ -39,15 +37,7 @@ async fn engine_clock_offset(client: &Elasticsearch, index: &str) -> i64 {
 async fn a_stepped_node_runs_scripts_on_its_stepped_clock() {
     let node = SteppedClockNode::start();
     let client = client_for(node.url());
-    let index = unique_name("stepped-clock");
-    let created = client
-        .indices()
-        .create(IndicesCreateParts::Index(&index))
-        .body(json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0 } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status_code(), StatusCode::OK);
+    let index = eslock_suite::create_scratch_index(&client, "stepped-clock").await;
 
     let offset = engine_clock_offset(&client, &index).await;
     assert!(offset.abs() < 5_000, "unstepped, the node is {offset} ms off");

@@ -5,10 +5,9 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use elasticsearch::http::StatusCode;
-use elasticsearch::indices::IndicesCreateParts;
 use elasticsearch::{Elasticsearch, GetParts, IndexParts};
 use eslock_suite::proxy::{FaultProxy, Mode};
-use eslock_suite::{client_for, engine_client, engine_url, unique_name};
+use eslock_suite::{client_for, engine_client, engine_url};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -28,15 +27,7 @@ async fn setup() -> Setup {
     let engine = engine_client(); // fails, with instructions, when no engine is configured
     let proxy = FaultProxy::start(&engine_url().unwrap()).await;
     let via_proxy = client_for(proxy.url());
-    let index = unique_name("fault-proxy");
-    let created = engine
-        .indices()
-        .create(IndicesCreateParts::Index(&index))
-        .body(json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0 } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status_code(), StatusCode::OK);
+    let index = eslock_suite::create_scratch_index(&engine, "fault-proxy").await;
     Setup { engine, proxy, via_proxy, index }
 }
 
