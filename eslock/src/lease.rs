@@ -11,8 +11,10 @@ use tracing::Instrument;
 
 use crate::backoff::Backoff;
 use crate::error::Result;
-use crate::pending::{PendingGuard, PendingWork};
-use crate::store::LockStore;
+use crate::handoff::{Handoff, Offer};
+use crate::local::Local;
+use crate::pending::PendingGuard;
+use crate::store::{HandOver, LockStore, Renewal};
 use crate::telemetry::{self, Label};
 use crate::{LockId, LockInfo};
 
@@ -85,8 +87,7 @@ pub struct LeaseHandle {
 
 #[derive(Debug)]
 struct Shared {
-    store: Arc<dyn LockStore>,
-    pending: Arc<PendingWork>,
+    local: Arc<Local>,
     lock_id: LockId,
     token: String,
     fencing_token: u64,
@@ -148,21 +149,21 @@ impl LeaseState {
 /// (a cancelled caller, a reply that came too late) cannot leave it held.
 #[derive(Debug)]
 pub(crate) struct Claim {
-    store: Arc<dyn LockStore>,
-    pending: Arc<PendingWork>,
+    local: Arc<Local>,
     lock_id: LockId,
     info: Option<LockInfo>,
+    /// The work that got the grant, still pending until the claim is taken;
+    /// `None` for a hand-over, whose waiter must not wait for its own claim.
     guard: Option<PendingGuard>,
 }
 
 impl Claim {
-    pub(crate) fn new(store: Arc<dyn LockStore>, pending: Arc<PendingWork>, lock_id: LockId, info: LockInfo, guard: PendingGuard) -> Self {
+    pub(crate) fn new(local: Arc<Local>, lock_id: LockId, info: LockInfo, guard: Option<PendingGuard>) -> Self {
         Claim {
-            store,
-            pending,
+            local,
             lock_id,
             info: Some(info),
-            guard: Some(guard),
+            guard,
         }
     }
 
@@ -173,9 +174,10 @@ impl Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        if let (Some(info), Some(guard)) = (self.info.take(), self.guard.take()) {
+        if let Some(info) = self.info.take() {
+            let guard = self.guard.take().unwrap_or_else(|| self.local.pending.start(self.lock_id.as_str()));
             // The grant is ours and final: a plain release gives it back.
-            schedule_release(Arc::clone(&self.store), self.lock_id.clone(), info.token, Giveback::Release, guard);
+            schedule_release(Arc::clone(&self.local.store), self.lock_id.clone(), info.token, Giveback::Release, guard);
         }
     }
 }
@@ -244,8 +246,7 @@ impl Lease {
             lost: None,
         });
         let shared = Arc::new(Shared {
-            store: Arc::clone(&claim.store),
-            pending: Arc::clone(&claim.pending),
+            local: Arc::clone(&claim.local),
             lock_id: claim.lock_id.clone(),
             token: info.token,
             fencing_token: info.fencing_token.unwrap_or_default(),
@@ -285,12 +286,9 @@ impl Lease {
         // Handles still held by the work must stop trusting the lease now.
         self.shared.retire("the lease was released");
         let span = tracing::info_span!("eslock.release", lock_id = %self.shared.lock_id, outcome = tracing::field::Empty);
-        let released = self.shared.store.release(&self.shared.lock_id, &self.shared.token).instrument(span.clone()).await;
+        let released = self.shared.give_back().instrument(span.clone()).await;
         span.record("outcome", outcome(&released, "released", "not_ours"));
         let released = released?;
-        if released {
-            self.shared.pending.released();
-        }
         // Only a completed request settles it; after an error, Drop tries again.
         self.released = true;
         tracing::debug!(lock_id = %self.shared.lock_id, released, "lock released");
@@ -377,13 +375,61 @@ impl Drop for Lease {
         if self.released {
             return;
         }
-        let shared = &self.shared;
-        let guard = shared.pending.start(shared.lock_id.as_str());
-        schedule_release(Arc::clone(&shared.store), shared.lock_id.clone(), shared.token.clone(), Giveback::Release, guard);
+        let shared = Arc::clone(&self.shared);
+        let guard = shared.local.pending.start(shared.lock_id.as_str());
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::debug!(lock_id = %shared.lock_id, "no runtime to release the lock; its TTL will free it");
+            return;
+        };
+        runtime.spawn(async move {
+            match shared.give_back().await {
+                Ok(released) => tracing::debug!(lock_id = %shared.lock_id, released, "dropped lease released"),
+                Err(err) => tracing::warn!(lock_id = %shared.lock_id, error = %err, "releasing a dropped lease failed; the TTL will free the lock"),
+            }
+            drop(guard);
+        });
     }
 }
 
 impl Shared {
+    /// Gives the lock back: to the first local waiter for it if there is
+    /// one, else to the store. Whether it was still ours.
+    async fn give_back(&self) -> Result<bool> {
+        if let Some(handoff) = self.local.waiters.first(&self.lock_id) {
+            return self.hand_over(handoff).await;
+        }
+        let released = self.local.store.release(&self.lock_id, &self.token).await?;
+        if released {
+            self.local.pending.released();
+        }
+        Ok(released)
+    }
+
+    /// Passes the lock to a local waiter in one store request, and tells
+    /// the waiter what came of it.
+    async fn hand_over(&self, Handoff { request, offers }: Handoff) -> Result<bool> {
+        let sent = Instant::now();
+        let outcome = self.local.store.hand_over(&self.lock_id, &self.token, &request).await;
+        let (offer, released) = match outcome {
+            Ok(HandOver::HandedOver(info)) => {
+                let claim = Claim::new(Arc::clone(&self.local), self.lock_id.clone(), info, None);
+                (Offer::Granted { claim, sent }, Ok(true))
+            }
+            Ok(HandOver::Released) => (Offer::TryNow, Ok(true)),
+            Ok(HandOver::NotHeld) => (Offer::TryNow, Ok(false)),
+            Err(err) => {
+                // Unknown outcome: the new token may hold the lock, or get
+                // it late. Abandoning it covers both.
+                let guard = self.local.pending.start(self.lock_id.as_str());
+                schedule_release(Arc::clone(&self.local.store), self.lock_id.clone(), request.token, Giveback::Abandon, guard);
+                (Offer::TryNow, Err(err))
+            }
+        };
+        // A waiter gone meanwhile drops the offer, and a dropped claim releases.
+        let _ = offers.send(offer);
+        released
+    }
+
     fn declare_lost(&self, reason: String) {
         let mut first = false;
         self.state.send_if_modified(|state| {
@@ -460,7 +506,14 @@ impl Shared {
         // Until a reply settles it, the request counts as unsettled: if this
         // future is dropped or fails, the engine may still apply it later.
         let mut unsettled = Unsettled { state: &self.state, ttl: Some(ttl_in_force) };
-        let reply = self.store.extend(&self.lock_id, &self.token, ttl_in_force).await?;
+        let reply = match ttl {
+            // Background renewals go out in batches with the manager's other leases.
+            None => {
+                let renewal = Renewal { lock_id: self.lock_id.clone(), token: self.token.clone(), ttl: ttl_in_force };
+                self.local.renewals.extend(renewal).await?
+            }
+            Some(_) => self.local.store.extend(&self.lock_id, &self.token, ttl_in_force).await?,
+        };
         unsettled.ttl = None;
         match reply {
             Some(info) => {
@@ -508,9 +561,10 @@ impl Drop for Unsettled<'_> {
 /// declares it lost when its trust deadline passes.
 async fn keep_alive(shared: Arc<Shared>, renew: bool) {
     let mut changes = shared.state.subscribe();
+    let mut batches = shared.local.renewals.gathering();
     let mut backoff: Option<Backoff> = None;
     loop {
-        let (deadline, next_renewal) = {
+        let (deadline, next_renewal, half_way) = {
             // Seen before checked: a change in between wakes `changed` below.
             let state = changes.borrow_and_update();
             let interval = state.effective_ttl() / 3;
@@ -519,7 +573,7 @@ async fn keep_alive(shared: Arc<Shared>, renew: bool) {
                 Some(backoff) => Instant::now() + backoff.next_delay().min(interval),
                 None => state.granted_sent + interval,
             };
-            (state.deadline(), next)
+            (state.deadline(), next, state.granted_sent + interval / 2)
         };
         if shared.check_lost() {
             return;
@@ -529,6 +583,13 @@ async fn keep_alive(shared: Arc<Shared>, renew: bool) {
             // A user's extend changed the schedule: compute it again.
             _ = changes.changed() => continue,
             () = tokio::time::sleep_until(wake) => {}
+            // A batch is gathering: join it once half-way to the next
+            // renewal, so that renewals line up into one request per tick.
+            Ok(()) = batches.changed(), if renew && backoff.is_none() => {
+                if Instant::now() < half_way {
+                    continue;
+                }
+            }
         }
         if !renew || shared.check_lost() {
             continue;

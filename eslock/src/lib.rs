@@ -75,13 +75,16 @@
 mod backoff;
 mod error;
 mod global;
+mod handoff;
 mod id;
 mod info;
 mod lease;
+mod local;
 mod manager;
 mod name;
 mod options;
 mod pending;
+mod renewal;
 mod startup;
 mod telemetry;
 pub mod store;

@@ -16,7 +16,8 @@ use crate::backoff::Backoff;
 use crate::error::{BackendError, LeaseLostError, LockAcquisitionError, Operation, Result};
 use crate::lease::{Claim, Giveback, schedule_release};
 use crate::options::ResolvedOptions;
-use crate::pending::PendingWork;
+use crate::handoff::{Offer, Place};
+use crate::local::Local;
 use crate::telemetry::{self, Acquisition};
 use crate::Error;
 use crate::store::elasticsearch::{ElasticsearchStore, IndexLayout};
@@ -52,7 +53,8 @@ struct Inner {
     store: Arc<dyn LockStore>,
     default_ttl: Duration,
     setup_done: OnceCell<()>,
-    pending: Arc<PendingWork>,
+    /// What the leases of this manager share with it.
+    local: Arc<Local>,
     /// Whether metrics may carry rendered lock ids as labels.
     label_ids: bool,
 }
@@ -194,13 +196,15 @@ impl LockManager {
 
     async fn acquire_resolved(&self, lock_id: LockId, options: &ResolvedOptions, started: Instant) -> Result<Lease> {
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+        // Our place among this process's waiters for the id, once we wait.
+        let mut place: Option<Place> = None;
         loop {
             // Our own unfinished work on this id (a release scheduled by a
             // dropped lease, an acquire whose caller went away) goes first.
-            self.inner.pending.settled(lock_id.as_str()).await;
+            self.inner.local.pending.settled(lock_id.as_str()).await;
             // Subscribed before the attempt: a local release after its reply
             // still wakes the wait below.
-            let mut local_release = self.inner.pending.releases();
+            let mut local_release = self.inner.local.pending.releases();
             let sent = Instant::now();
             let holder = match self.attempt(&lock_id, options).await? {
                 Attempt::Granted(claim) => {
@@ -216,20 +220,35 @@ impl LockManager {
                 Attempt::Held(holder) => Refusal::Held(holder),
             };
             let waited = started.elapsed();
-            match options.wait {
-                Some(wait) if waited < wait => {
-                    let pause = backoff.next_delay().min(holder.expires_in()).min(wait - waited);
-                    let span = tracing::debug_span!("eslock.wait", lock_id = %lock_id, waited_ms = waited.as_millis() as u64);
-                    let wait = async {
-                        tokio::select! {
-                            () = tokio::time::sleep(pause) => {}
-                            // A lock of this process was released: try now.
-                            _ = local_release.changed() => {}
-                        }
-                    };
-                    wait.instrument(span).await;
-                }
+            let remaining = match options.wait {
+                Some(wait) if waited < wait => wait - waited,
                 _ => return Err(holder.into_error(&lock_id, options.wait.map(|_| waited))),
+            };
+            let place = place.get_or_insert_with(|| self.inner.local.waiters.join(&lock_id, options.ttl, options.metadata.clone()));
+            // Only the first local waiter polls the store; the others wait
+            // for a hand-over or for their turn.
+            let first = place.is_first();
+            let mut turns = place.turns();
+            let pause = if first { backoff.next_delay().min(holder.expires_in()).min(remaining) } else { remaining };
+            let span = tracing::debug_span!("eslock.wait", lock_id = %lock_id, waited_ms = waited.as_millis() as u64);
+            let offer = async {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => None,
+                    // A lock of this process was released: try now.
+                    Ok(()) = local_release.changed(), if first => None,
+                    Ok(()) = turns.changed(), if !first => None,
+                    offer = place.offer() => Some(offer),
+                }
+            }
+            .instrument(span)
+            .await;
+            if let Some(Offer::Granted { claim, sent }) = offer {
+                tracing::debug!(lock_id = %lock_id, "lock handed over by a release in this process");
+                // A hand-over that came too late is released with its claim;
+                // the wait goes on.
+                if let Some(lease) = Lease::start(claim, options.ttl, sent, options.renew, options.label.clone()) {
+                    return Ok(lease);
+                }
             }
         }
     }
@@ -239,9 +258,9 @@ impl LockManager {
     /// the lock held: the task sees the reply through, and a grant nobody
     /// takes is released.
     async fn attempt(&self, lock_id: &LockId, options: &ResolvedOptions) -> Result<Attempt> {
-        let store = Arc::clone(&self.inner.store);
-        let pending = Arc::clone(&self.inner.pending);
-        let guard = pending.start(lock_id.as_str());
+        let local = Arc::clone(&self.inner.local);
+        let store = Arc::clone(&local.store);
+        let guard = local.pending.start(lock_id.as_str());
         let request = AcquireRequest {
             lock_id: lock_id.clone(),
             token: uuid::Uuid::new_v4().to_string(),
@@ -250,7 +269,7 @@ impl LockManager {
         };
         let task = tokio::spawn(async move {
             match store.acquire(&request).await {
-                Ok(AcquireOutcome::Acquired(info)) => Ok(Attempt::Granted(Claim::new(store, pending, request.lock_id, info, guard))),
+                Ok(AcquireOutcome::Acquired(info)) => Ok(Attempt::Granted(Claim::new(local, request.lock_id, info, Some(guard)))),
                 Ok(AcquireOutcome::Held(holder)) => Ok(Attempt::Held(holder)),
                 Err(err) => {
                     // The outcome is unknown: the engine may have granted the
@@ -396,7 +415,7 @@ impl LockManager {
     /// # Ok(()) }
     /// ```
     pub async fn flush(&self) {
-        self.inner.pending.all_settled().await
+        self.inner.local.pending.all_settled().await
     }
 
     /// The lock `lock_id`, or `None` when it is absent or expired. Sees every
@@ -526,10 +545,10 @@ impl LockManagerBuilder {
         };
         LockManager {
             inner: Arc::new(Inner {
+                local: Local::new(Arc::clone(&store)),
                 store,
                 default_ttl: self.default_ttl.unwrap_or(eslock_rules::DEFAULT_TTL),
                 setup_done: OnceCell::new(),
-                pending: Arc::default(),
                 label_ids: self.label_ids,
             }),
         }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use eslock::store::{AcquireOutcome, AcquireRequest};
+use eslock::store::{AcquireOutcome, AcquireRequest, HandOver, Renewal};
 use eslock::{Error, LockId, LockManager, LockOptions};
 use eslock::rules::{LockIdError, MetadataError};
 use futures::future::join_all;
@@ -702,5 +702,146 @@ pub async fn handles_stop_trusting_a_lease_that_ended(backend: &impl Backend) {
         if ending == "detach" {
             assert!(manager.force_release(&id).await.unwrap());
         }
+    }
+}
+
+fn request(id: &str, token: &str, ttl: Duration) -> AcquireRequest {
+    AcquireRequest { lock_id: LockId::new(id).unwrap(), token: token.into(), ttl, metadata: json!({}) }
+}
+
+/// Issue 10: a hand-over passes the lock from one token to the next in one
+/// step, with the next fencing token, and refuses the old token afterwards.
+pub async fn hand_over_passes_the_lock_in_one_step(backend: &impl Backend) {
+    let store = backend.raw_store();
+    let id = lock_id("hand-over");
+    let ttl = Duration::from_secs(20);
+    let first = request(&id, "first", ttl);
+    let AcquireOutcome::Acquired(held) = store.acquire(&first).await.unwrap() else { panic!("free lock refused") };
+    let next = AcquireRequest { metadata: metadata("next"), ..request(&id, "next", ttl) };
+    let HandOver::HandedOver(info) = store.hand_over(&first.lock_id, "first", &next).await.unwrap() else {
+        panic!("the holder could not hand over")
+    };
+    assert_eq!(info.token, "next");
+    assert_eq!(info.metadata, metadata("next"));
+    assert!(info.fencing_token.unwrap() > held.fencing_token.unwrap(), "{info:?} after {held:?}");
+    assert_eq!(store.get(&first.lock_id).await.unwrap().unwrap().token, "next");
+    // The old token holds nothing any more and can never take the lock back.
+    assert!(matches!(store.hand_over(&first.lock_id, "first", &request(&id, "third", ttl)).await.unwrap(), HandOver::NotHeld));
+    assert!(!store.release(&first.lock_id, "first").await.unwrap());
+    assert!(store.release(&first.lock_id, "next").await.unwrap());
+    assert!(matches!(store.acquire(&first).await.unwrap(), AcquireOutcome::Held(_)), "a handed-over token came back");
+    // Nobody holds it: nothing to hand over.
+    assert!(matches!(store.hand_over(&first.lock_id, "next", &request(&id, "fourth", ttl)).await.unwrap(), HandOver::NotHeld));
+    assert_eq!(store.get(&first.lock_id).await.unwrap(), None);
+}
+
+/// Issue 10: a batch of renewals reports each lease's own outcome.
+pub async fn extend_many_keeps_each_outcome(backend: &impl Backend) {
+    let store = backend.raw_store();
+    let (ours, taken, missing) = (lock_id("many-ours"), lock_id("many-taken"), lock_id("many-missing"));
+    let short_ttl = Duration::from_secs(5);
+    for (id, token) in [(&ours, "ours"), (&taken, "someone-else")] {
+        assert!(matches!(store.acquire(&request(id, token, short_ttl)).await.unwrap(), AcquireOutcome::Acquired(_)));
+    }
+    let long = Duration::from_secs(60);
+    let renewals = [
+        Renewal { lock_id: LockId::new(&ours).unwrap(), token: "ours".into(), ttl: long },
+        Renewal { lock_id: LockId::new(&taken).unwrap(), token: "ours".into(), ttl: long },
+        Renewal { lock_id: LockId::new(&missing).unwrap(), token: "ours".into(), ttl: long },
+    ];
+    let outcomes = store.extend_many(&renewals).await.unwrap();
+    assert_eq!(outcomes.len(), 3);
+    let renewed = outcomes[0].as_ref().unwrap().as_ref().expect("our lease renewed");
+    assert_eq!(renewed.token, "ours");
+    assert!(renewed.expires_at.duration_since(renewed.created_at).unwrap() >= Duration::from_secs(59));
+    assert!(outcomes[1].as_ref().unwrap().is_none(), "another holder's lock renewed: {:?}", outcomes[1]);
+    assert!(outcomes[2].as_ref().unwrap().is_none(), "a missing lock renewed: {:?}", outcomes[2]);
+    let other = store.get(&renewals[1].lock_id).await.unwrap().unwrap();
+    assert_eq!(other.expires_at.duration_since(other.created_at).unwrap(), short_ttl, "the other holder's expiry moved");
+    assert!(store.extend_many(&[]).await.unwrap().is_empty());
+    for (renewal, token) in renewals.iter().zip(["ours", "someone-else"]) {
+        assert!(store.release(&renewal.lock_id, token).await.unwrap());
+    }
+}
+
+/// Issue 10: a release in this process hands the lock straight to a local
+/// waiter: the store never shows it free, so no other caller can come in
+/// between, and the waiter holds it when the release returns.
+pub async fn a_release_hands_over_to_a_local_waiter(backend: &impl Backend) {
+    let manager = backend.manager();
+    let id = lock_id("local-hand-off");
+    let lease = manager.acquire(&id, LockOptions::default()).await.unwrap();
+    let waiter = tokio::spawn({
+        let (manager, id) = (manager.clone(), id.clone());
+        async move { manager.acquire(&id, LockOptions::default().wait(GENEROUS).metadata(metadata("waiter"))).await }
+    });
+    // The waiter has been refused once and waits.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old_fencing = lease.fencing_token();
+    assert!(lease.release().await.unwrap());
+    let now = backend.manager().get(&id).await.unwrap().expect("the lock went straight to the waiter, never free");
+    assert_eq!(now.metadata, metadata("waiter"));
+    let handed = tokio::time::timeout(GENEROUS, waiter).await.unwrap().unwrap().unwrap();
+    assert_eq!(handed.token(), now.token);
+    assert!(handed.fencing_token() > old_fencing);
+    assert!(!handed.is_lost());
+    // A held lock is refused to everyone else.
+    let err = backend.manager().acquire(&id, LockOptions::default()).await.unwrap_err();
+    assert_acquisition_error(&err, &id);
+    assert!(handed.release().await.unwrap());
+    assert_eq!(manager.get(&id).await.unwrap(), None, "a release with no waiter left frees the lock");
+}
+
+/// Issue 10: of several waiters for one id in a process, only the first
+/// polls the store; all of them get the lock in turn.
+pub async fn only_the_first_local_waiter_polls(backend: &impl Backend) {
+    let (waiting, calls) = backend.counting_manager();
+    waiting.setup().await.unwrap();
+    let holder = backend.manager();
+    let id = lock_id("one-poller");
+    let lease = holder.acquire(&id, LockOptions::default()).await.unwrap();
+    let before = calls.load(Ordering::SeqCst);
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let (waiting, id) = (waiting.clone(), id.clone());
+            tokio::spawn(async move {
+                let lease = waiting.acquire(&id, LockOptions::default().wait(GENEROUS * 3)).await.unwrap();
+                let fencing = lease.fencing_token();
+                assert!(lease.release().await.unwrap());
+                fencing
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let polls = calls.load(Ordering::SeqCst) - before;
+    // One attempt each, then the first one's backoff: about a dozen calls.
+    // Each waiter polling on its own would make about 35.
+    assert!(polls <= 20, "{polls} store calls from 5 waiters in 1.5 s");
+    assert!(lease.release().await.unwrap());
+    let mut fencing: Vec<u64> = join_all(waiters).await.into_iter().map(Result::unwrap).collect();
+    fencing.sort_unstable();
+    fencing.dedup();
+    assert_eq!(fencing.len(), 5, "every waiter got the lock once");
+}
+
+/// Issue 10: the renewals of a manager's leases share store calls, and
+/// every lease stays held.
+pub async fn renewals_share_requests(backend: &impl Backend) {
+    let (manager, calls) = backend.counting_manager();
+    let leases = join_all((0..20).map(|i| {
+        let manager = manager.clone();
+        async move { manager.acquire(lock_id(&format!("batch-{i}")), short(600)).await.unwrap() }
+    }))
+    .await;
+    let before = calls.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let renewals = calls.load(Ordering::SeqCst) - before;
+    // One renewal per lease per TTL/3 would be 200 calls.
+    assert!(renewals > 0 && renewals <= 60, "{renewals} store calls renewed 20 leases over 2 s");
+    let contender = backend.manager();
+    for lease in leases {
+        assert!(!lease.is_lost(), "{:?}", lease.lost_reason());
+        assert_acquisition_error(&contender.acquire(lease.lock_id(), LockOptions::default()).await.unwrap_err(), lease.lock_id());
+        assert!(lease.release().await.unwrap());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use eslock::store::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
+use eslock::store::{AcquireOutcome, AcquireRequest, HandOver, LockStore, Renewal, StoreFuture};
 use eslock::{Error, LockId, LockInfo, LockManager, LockOptions};
 use serde_json::json;
 
@@ -56,6 +56,14 @@ impl<S: LockStore> LockStore for CountingStore<S> {
     fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
         self.count();
         self.inner.extend(lock_id, token, ttl)
+    }
+    fn extend_many<'a>(&'a self, renewals: &'a [Renewal]) -> StoreFuture<'a, Vec<eslock::Result<Option<LockInfo>>>> {
+        self.count();
+        self.inner.extend_many(renewals)
+    }
+    fn hand_over<'a>(&'a self, lock_id: &'a LockId, token: &'a str, next: &'a AcquireRequest) -> StoreFuture<'a, HandOver> {
+        self.count();
+        self.inner.hand_over(lock_id, token, next)
     }
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         self.count();
@@ -253,6 +261,11 @@ macro_rules! conformance_tests {
             late_renewal_reply_cannot_restore_old_ttl,
             late_acquire_reply_is_never_a_lease,
             with_lock_reports_loss_after_blocking_callback,
+            hand_over_passes_the_lock_in_one_step,
+            extend_many_keeps_each_outcome,
+            a_release_hands_over_to_a_local_waiter,
+            only_the_first_local_waiter_polls,
+            renewals_share_requests,
             cancelled_acquire_leaves_no_lock,
             dropped_lease_can_be_acquired_again_at_once,
             fencing_survives_release_and_force_release,

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use super::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
+use super::{AcquireOutcome, AcquireRequest, HandOver, LockStore, StoreFuture};
 use crate::{LockId, LockInfo};
 
 /// Locks kept in memory; one process only. Clones share the same locks, so
@@ -122,6 +122,22 @@ impl State {
         ours
     }
 
+    /// Gives the lock to `request.token` (the caller checked it is free).
+    fn grant(&mut self, request: &AcquireRequest, now: Instant) -> LockInfo {
+        let wall = self.clock.wall(now);
+        let expires = now + request.ttl;
+        let info = LockInfo {
+            lock_id: request.lock_id.as_str().to_string(),
+            token: request.token.clone(),
+            created_at: wall,
+            expires_at: self.clock.wall(expires),
+            metadata: request.metadata.clone(),
+            fencing_token: Some(self.next_fencing_token(wall)),
+        };
+        self.locks.insert(info.lock_id.clone(), Held { info: info.clone(), expires });
+        info
+    }
+
     /// Larger than the last token; the wall clock in microseconds is only a
     /// floor, so tokens stay near the Elasticsearch store's.
     fn next_fencing_token(&mut self, now: SystemTime) -> u64 {
@@ -151,18 +167,16 @@ impl LockStore for MemoryStore {
         if abandoned || holder.is_some() {
             return ready(AcquireOutcome::Held(holder));
         }
-        let wall = state.clock.wall(now);
-        let expires = now + request.ttl;
-        let info = LockInfo {
-            lock_id: request.lock_id.as_str().to_string(),
-            token: request.token.clone(),
-            created_at: wall,
-            expires_at: state.clock.wall(expires),
-            metadata: request.metadata.clone(),
-            fencing_token: Some(state.next_fencing_token(wall)),
-        };
-        state.locks.insert(info.lock_id.clone(), Held { info: info.clone(), expires });
-        ready(AcquireOutcome::Acquired(info))
+        ready(AcquireOutcome::Acquired(state.grant(request, now)))
+    }
+
+    fn hand_over<'a>(&'a self, lock_id: &'a LockId, token: &'a str, next: &'a AcquireRequest) -> StoreFuture<'a, HandOver> {
+        // Under one lock of the state: nobody can come in between.
+        let mut state = self.state();
+        if !state.release(lock_id.as_str(), token, false) {
+            return ready(HandOver::NotHeld);
+        }
+        ready(HandOver::HandedOver(state.grant(next, Instant::now())))
     }
 
     fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {

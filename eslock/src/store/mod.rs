@@ -38,6 +38,30 @@ pub enum AcquireOutcome {
     Held(Option<LockInfo>),
 }
 
+/// One lease to renew in a batch ([`LockStore::extend_many`]).
+#[derive(Debug, Clone)]
+pub struct Renewal {
+    /// The lock.
+    pub lock_id: LockId,
+    /// The holder's token.
+    pub token: String,
+    /// The new TTL, from now.
+    pub ttl: Duration,
+}
+
+/// What [`LockStore::hand_over`] did.
+#[derive(Debug, Clone)]
+pub enum HandOver {
+    /// The lock passed to the new token, without a moment between the two
+    /// holders; the new holder's lock.
+    HandedOver(LockInfo),
+    /// The old token held the lock and let it go, but the new token did not
+    /// get it (someone else was quicker).
+    Released,
+    /// The old token did not hold the lock: nothing changed.
+    NotHeld,
+}
+
 /// A backend that stores locks. Every implementation honours the semantics in
 /// the crate documentation: atomic acquire, expiry on the store's clock, token
 /// checks on extend and release, strictly increasing fencing tokens.
@@ -73,6 +97,32 @@ pub trait LockStore: Send + Sync + 'static {
     /// Moves the expiry to now + `ttl` if `token` still holds the lock and the
     /// lease has not expired; `None` otherwise.
     fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>>;
+
+    /// Extends several leases, each as [`extend`](Self::extend) would, in
+    /// one round trip where the backend can: one outcome per renewal, in
+    /// order. An `Err` for the whole call leaves every outcome unknown.
+    /// The default extends them one by one, concurrently.
+    fn extend_many<'a>(&'a self, renewals: &'a [Renewal]) -> StoreFuture<'a, Vec<Result<Option<LockInfo>>>> {
+        let each = renewals.iter().map(|renewal| self.extend(&renewal.lock_id, &renewal.token, renewal.ttl));
+        Box::pin(async move { Ok(futures_util::future::join_all(each).await) })
+    }
+
+    /// If `token` holds `lock_id`, gives the lock to `next.token` as a new
+    /// acquisition (next fencing token, new TTL and metadata), with no
+    /// moment in between where a third party could take it, and refuses
+    /// `token` from then on as a release does. The default releases and
+    /// then acquires: correct, but with a gap.
+    fn hand_over<'a>(&'a self, lock_id: &'a LockId, token: &'a str, next: &'a AcquireRequest) -> StoreFuture<'a, HandOver> {
+        Box::pin(async move {
+            if !self.release(lock_id, token).await? {
+                return Ok(HandOver::NotHeld);
+            }
+            Ok(match self.acquire(next).await? {
+                AcquireOutcome::Acquired(info) => HandOver::HandedOver(info),
+                AcquireOutcome::Held(_) => HandOver::Released,
+            })
+        })
+    }
 
     /// Deletes the lock if `token` holds it; whether it did.
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool>;

@@ -7,15 +7,16 @@ use std::time::{Duration, SystemTime};
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
-use elasticsearch::http::headers::{HeaderMap, HeaderValue};
+use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use elasticsearch::http::Url;
 use elasticsearch::http::transport::{MultiNodeConnectionPool, SingleNodeConnectionPool, TransportBuilder};
 use serde_json::{Value, json};
 
-use super::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
+use super::{AcquireOutcome, AcquireRequest, HandOver, LockStore, Renewal, StoreFuture};
 use crate::error::{Operation, Result};
 use crate::{LockId, LockInfo};
 
+mod bulk;
 mod document;
 mod layout;
 mod scripts;
@@ -24,7 +25,7 @@ mod transport;
 
 use document::Document;
 pub use layout::IndexLayout;
-use transport::{Context, Reply, encode_segment, send};
+use transport::{Context, Reply, encode_segment, send, send_body};
 
 /// How often the engine re-runs an update script that lost a race.
 const RETRY_ON_CONFLICT: u32 = 10;
@@ -174,7 +175,7 @@ impl ElasticsearchStore {
             "_source": ["releasedBy"],
             "script": {
                 "lang": "painless",
-                "source": scripts::RELEASE,
+                "source": &*scripts::RELEASE,
                 "params": { "token": token, "release_id": release_id, "abandon": abandon }
             }
         });
@@ -357,6 +358,57 @@ impl LockStore for ElasticsearchStore {
                 Some((result, reply)) if result == "updated" => Ok(Some(Self::info_from_update(context, lock_id, &reply)?)),
                 _ => Ok(None),
             }
+        })
+    }
+
+    fn extend_many<'a>(&'a self, renewals: &'a [Renewal]) -> StoreFuture<'a, Vec<Result<Option<LockInfo>>>> {
+        Box::pin(async move {
+            let Some(shortest) = renewals.iter().map(|renewal| renewal.ttl).min() else {
+                return Ok(Vec::new());
+            };
+            let context = Context { operation: Operation::Extend, lock_id: None };
+            let path = format!("/{}/_bulk", encode_segment(self.layout.concrete_index()));
+            let body = bulk::renewal_body(renewals, RETRY_ON_CONFLICT);
+            let mut headers = self.headers.clone();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+            let timeout = self.lease_attempt_timeout(shortest);
+            let reply = send_body(&self.client, context, Method::Post, &path, Some(&body), &headers, Some(timeout)).await?;
+            bulk::renewal_outcomes(renewals, &reply)
+        })
+    }
+
+    fn hand_over<'a>(&'a self, lock_id: &'a LockId, token: &'a str, next: &'a AcquireRequest) -> StoreFuture<'a, HandOver> {
+        Box::pin(async move {
+            let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
+            let release_id = uuid::Uuid::new_v4().to_string();
+            let body = json!({
+                "_source": true,
+                "script": {
+                    "lang": "painless",
+                    "source": &*scripts::HAND_OVER,
+                    "params": {
+                        "token": token,
+                        "release_id": release_id,
+                        "next_token": next.token,
+                        "ttl": next.ttl.as_millis() as u64,
+                        "metadata": next.metadata,
+                    }
+                }
+            });
+            let timeout = self.lease_attempt_timeout(next.ttl);
+            let Some((_, reply)) = self.scripted_update(context, lock_id, body, timeout).await? else {
+                return Ok(HandOver::NotHeld);
+            };
+            let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
+            let document = Document::read(lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            // Judged from the document, so that a retried request that finds
+            // its own earlier hand-over done reports it.
+            let released_by_us = matches!(source.get("releasedBy"), Some(Value::Array(ids)) if ids.iter().any(|id| id.as_str() == Some(&release_id)));
+            Ok(match document.held() {
+                Some(info) if info.token == next.token => HandOver::HandedOver(info),
+                _ if released_by_us => HandOver::Released,
+                _ => HandOver::NotHeld,
+            })
         })
     }
 

@@ -22,15 +22,45 @@ long expiresAtMillis(def value) {
 }
 ";
 
+/// Shared helper: makes `token` the holder of the lock in `source`. The
+/// fencing token is one more than the id's counter, which a release keeps:
+/// no clock is involved. Only an id without a counter (never seen, or its
+/// document deleted with the index or by a Kibana node's release) starts
+/// from the cluster clock in microseconds.
+const GRANT: &str = "
+void grant(Map source, def token, def metadata, long ttl, long now) {
+  def previous = source.fencingToken;
+  long fencing = now * 1000L;
+  if (previous instanceof Number && ((Number) previous).longValue() + 1L > fencing) {
+    fencing = ((Number) previous).longValue() + 1L;
+  }
+  Instant start = Instant.ofEpochMilli(now);
+  source.token = token;
+  source.metadata = metadata;
+  source.createdAt = start.toString();
+  source.expiresAt = start.plusMillis(ttl).toString();
+  source.fencingToken = fencing;
+  source.fencingTokenOwner = token;
+}
+";
+
+/// Shared helper: appends `value` to the list `field` of `source` unless it
+/// is there, keeping the last `keep` entries.
+const REMEMBER: &str = "
+void remember(Map source, String field, def value, int keep) {
+  def values = source[field] instanceof List ? source[field] : new ArrayList();
+  if (!values.contains(value)) {
+    values.add(value);
+    while (values.size() > keep) { values.remove(0); }
+  }
+  source[field] = values;
+}
+";
+
 /// Takes the lock when the document is new, released, expired, or already
 /// ours (a retried request: a no-op that returns our own grant); otherwise a
 /// no-op that returns the holder's document. A token that was released
 /// without holding the lock (see [`RELEASE`]) is refused.
-///
-/// The fencing token is one more than the id's counter, which a release
-/// keeps: no clock is involved. Only an id without a counter (never seen, or
-/// its document deleted with the index or by a Kibana node's release) starts
-/// from the cluster clock in microseconds.
 const ACQUIRE_BODY: &str = "
 long now = System.currentTimeMillis();
 boolean held = ctx.op != 'create' && ctx._source.token != null;
@@ -39,18 +69,23 @@ if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._so
 } else if (held && ctx._source.token == params.token) {
   ctx.op = 'none';
 } else if (!held || expiresAtMillis(ctx._source.expiresAt) <= now) {
-  def previous = ctx._source.fencingToken;
-  long fencing = now * 1000L;
-  if (previous instanceof Number && ((Number) previous).longValue() + 1L > fencing) {
-    fencing = ((Number) previous).longValue() + 1L;
-  }
-  Instant start = Instant.ofEpochMilli(now);
-  ctx._source.token = params.token;
-  ctx._source.metadata = params.metadata;
-  ctx._source.createdAt = start.toString();
-  ctx._source.expiresAt = start.plusMillis(params.ttl).toString();
-  ctx._source.fencingToken = fencing;
-  ctx._source.fencingTokenOwner = params.token;
+  grant(ctx._source, params.token, params.metadata, params.ttl, now);
+} else {
+  ctx.op = 'none';
+}
+";
+
+/// Passes the lock from its holder `params.token` straight to
+/// `params.next_token`, as a release followed by an acquire with no moment
+/// in between: the old token is recorded as released (in `releasedBy`,
+/// with this call's id, and among the abandoned tokens), and the new holder
+/// gets the next fencing token. A no-op when `params.token` does not hold
+/// the lock, including a retry of a hand-over already done.
+const HAND_OVER_BODY: &str = "
+if (ctx._source.token != null && ctx._source.token == params.token) {
+  remember(ctx._source, 'abandonedTokens', params.token, 64);
+  remember(ctx._source, 'releasedBy', params.release_id, 16);
+  grant(ctx._source, params.next_token, params.metadata, params.ttl, System.currentTimeMillis());
 } else {
   ctx.op = 'none';
 }
@@ -78,28 +113,21 @@ if (ctx._source.token != null && ctx._source.token == params.token && expiresAtM
 /// elsewhere) can then never take the lock again. With `params.abandon`, a
 /// token that does not hold the lock is recorded the same way (its acquire
 /// failed or was given up, and may still arrive).
-pub(crate) const RELEASE: &str = "
+const RELEASE_BODY: &str = "
 boolean exists = ctx.op != 'create';
 def holder = exists ? ctx._source.token : null;
 boolean releasing = holder != null && holder == params.token;
-def abandoned = exists && ctx._source.abandonedTokens instanceof List ? ctx._source.abandonedTokens : new ArrayList();
-boolean recording = (releasing || params.abandon) && !abandoned.contains(params.token);
+boolean recording = (releasing || params.abandon)
+  && !(exists && ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token));
 if (!releasing && !recording) {
   ctx.op = 'none';
 } else {
   long now = System.currentTimeMillis();
-  if (recording) {
-    abandoned.add(params.token);
-    while (abandoned.size() > 64) { abandoned.remove(0); }
-    ctx._source.abandonedTokens = abandoned;
-  }
+  remember(ctx._source, 'abandonedTokens', params.token, 64);
   if (releasing) {
     ctx._source.remove('token');
     ctx._source.remove('metadata');
-    def releases = ctx._source.releasedBy instanceof List ? ctx._source.releasedBy : new ArrayList();
-    releases.add(params.release_id);
-    while (releases.size() > 16) { releases.remove(0); }
-    ctx._source.releasedBy = releases;
+    remember(ctx._source, 'releasedBy', params.release_id, 16);
   }
   if (releasing || !exists) {
     ctx._source.expiresAt = Instant.ofEpochMilli(now - 1L).toString();
@@ -108,7 +136,13 @@ if (!releasing && !recording) {
 ";
 
 /// The full acquire script, assembled once.
-pub(crate) static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{ACQUIRE_BODY}"));
+pub(crate) static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{GRANT}{ACQUIRE_BODY}"));
+
+/// The full release script, assembled once.
+pub(crate) static RELEASE: LazyLock<String> = LazyLock::new(|| format!("{REMEMBER}{RELEASE_BODY}"));
+
+/// The full hand-over script, assembled once.
+pub(crate) static HAND_OVER: LazyLock<String> = LazyLock::new(|| format!("{GRANT}{REMEMBER}{HAND_OVER_BODY}"));
 
 /// The full extend script, assembled once.
 pub(crate) static EXTEND: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{EXTEND_BODY}"));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
 use elasticsearch::http::headers::HeaderMap;
-use elasticsearch::http::request::JsonBody;
+use elasticsearch::http::request::{Body, JsonBody};
 use serde_json::Value;
 
 use crate::LockId;
@@ -123,6 +123,19 @@ pub(crate) async fn send(
     headers: &HeaderMap,
     timeout: Option<Duration>,
 ) -> Result<Reply> {
+    send_body(client, context, method, path, body.map(JsonBody::new).as_ref(), headers, timeout).await
+}
+
+/// [`send`] with a body of any kind (the `_bulk` API's NDJSON).
+pub(crate) async fn send_body<B: Body + Sync + ?Sized>(
+    client: &Elasticsearch,
+    context: Context<'_>,
+    method: Method,
+    path: &str,
+    body: Option<&B>,
+    headers: &HeaderMap,
+    timeout: Option<Duration>,
+) -> Result<Reply> {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     let mut attempt = 1;
     loop {
@@ -132,7 +145,7 @@ pub(crate) async fn send(
                 path,
                 headers.clone(),
                 None::<&()>,
-                body.map(JsonBody::new),
+                body,
                 timeout,
             )
             .await;

@@ -1,0 +1,74 @@
+//! Many lease renewals in one `_bulk` request: one scripted update per lease,
+//! each with its own outcome, so that one lease's refusal or failure says
+//! nothing about another's.
+
+use serde_json::{Value, json};
+
+use super::document::Document;
+use super::scripts;
+use super::transport::{Context, Reply};
+use crate::error::{Operation, Result};
+use crate::store::Renewal;
+use crate::LockInfo;
+
+/// The NDJSON body: an update action and its script for every renewal.
+pub(super) fn renewal_body(renewals: &[Renewal], retry_on_conflict: u32) -> String {
+    let mut body = String::new();
+    for renewal in renewals {
+        let action = json!({ "update": { "_id": renewal.lock_id.as_str(), "retry_on_conflict": retry_on_conflict } });
+        let update = json!({
+            "_source": true,
+            "script": {
+                "lang": "painless",
+                "source": &*scripts::EXTEND,
+                "params": { "token": renewal.token, "ttl": renewal.ttl.as_millis() as u64 }
+            }
+        });
+        body.push_str(&action.to_string());
+        body.push('\n');
+        body.push_str(&update.to_string());
+        body.push('\n');
+    }
+    body
+}
+
+/// Each renewal's outcome from the `_bulk` reply, in order: the renewed
+/// lock, `None` when the token no longer holds it, or the item's error.
+pub(super) fn renewal_outcomes(renewals: &[Renewal], reply: &Reply) -> Result<Vec<Result<Option<LockInfo>>>> {
+    let batch = Context { operation: Operation::Extend, lock_id: None };
+    if !reply.is_success() {
+        return Err(batch.unexpected(reply).into());
+    }
+    let items = match reply.body.get("items") {
+        Some(Value::Array(items)) if items.len() == renewals.len() => items,
+        _ => return Err(batch.malformed("one item per renewal", reply).into()),
+    };
+    Ok(renewals.iter().zip(items).map(|(renewal, item)| outcome(renewal, item, reply)).collect())
+}
+
+fn outcome(renewal: &Renewal, item: &Value, reply: &Reply) -> Result<Option<LockInfo>> {
+    let context = Context { operation: Operation::Extend, lock_id: Some(&renewal.lock_id) };
+    let Some(update) = item.get("update") else {
+        return Err(context.malformed("an update item", reply).into());
+    };
+    let status = update.get("status").and_then(Value::as_u64).unwrap_or_default() as u16;
+    // Each item reads like the reply to a single update.
+    let item_reply = Reply { status, body: update.clone() };
+    if item_reply.is_not_found() {
+        return Ok(None);
+    }
+    if !item_reply.is_success() {
+        return Err(context.unexpected(&item_reply).into());
+    }
+    match update.get("result").and_then(Value::as_str) {
+        Some("updated") => {
+            let source = update.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &item_reply))?;
+            Document::read(renewal.lock_id.as_str(), source)
+                .and_then(Document::held)
+                .map(Some)
+                .ok_or_else(|| context.malformed("lock fields", &item_reply).into())
+        }
+        Some(_) => Ok(None),
+        None => Err(context.malformed("no result", &item_reply).into()),
+    }
+}
