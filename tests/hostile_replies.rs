@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-use eslock::store::{AcquireRequest, LockStore, StoreFuture};
+use eslock::store::{AcquireRequest, LockStore, Renewal, StoreFuture};
 use eslock::{ElasticsearchStore, Error, LockId, LockInfo, LockManager, LockOptions, Operation, Result};
 use eslock_suite::client_for;
 use eslock_suite::fake::{FakeEngine, Reply};
@@ -89,12 +89,16 @@ async fn every_operation_fails_cleanly(reply: Reply) {
 
     let id = LockId::new("hostile/reply").unwrap();
     let request = AcquireRequest { lock_id: id.clone(), token: "t-1".into(), ttl: Duration::from_secs(30), metadata: json!({}) };
+    let renewals = [Renewal { lock_id: id.clone(), token: "t-1".into(), ttl: Duration::from_secs(30) }];
+    let next = AcquireRequest { token: "t-2".into(), ..request.clone() };
     let options = || LockOptions::default().metadata(json!({ "by": "hostile_replies" }));
     let work = || async { panic!("work must not run without the lock") };
     let calls: Vec<Call<'_>> = vec![
         call("store.setup", Operation::Setup, store.setup()),
         call("store.acquire", Operation::Acquire, store.acquire(&request)),
         call("store.extend", Operation::Extend, store.extend(&id, "t-1", Duration::from_secs(30))),
+        call("store.extend_many", Operation::Extend, store.extend_many(&renewals)),
+        call("store.hand_over", Operation::Release, store.hand_over(&id, "t-1", &next)),
         call("store.release", Operation::Release, store.release(&id, "t-1")),
         call("store.get", Operation::Get, store.get(&id)),
         call("store.list", Operation::List, store.list()),

@@ -306,3 +306,34 @@ async fn a_dead_node_among_several_does_not_cost_the_lease() {
     }
     across.flush().await;
 }
+
+/// Issue 10: renewals travel in one `_bulk` request per manager. When the
+/// batch is slow (its reply held back while the engine applies it) or never
+/// arrives (a partition: the engine never sees it), every lease in it is lost
+/// at its own trust deadline, before another process can hold the lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_renewal_batch_loses_each_lease_before_another_holder_enters() {
+    for mode in [Mode::HoldReplies, Mode::Blackhole] {
+        let alias = unique_name("stuck-batch");
+        let (proxy, held, direct) = proxied(&alias).await;
+        let ttl = Duration::from_millis(1500);
+        let mut leases = Vec::new();
+        for i in 0..6 {
+            leases.push(held.acquire(format!("batch-{i}"), LockOptions::default().ttl(ttl)).await.unwrap());
+        }
+        proxy.set_mode(mode);
+        for lease in &leases {
+            let taken = direct.acquire(lease.lock_id(), LockOptions::default().wait(GENEROUS * 3)).await.unwrap();
+            assert!(lease.is_lost(), "{mode:?}: another process holds {} while its lease still trusts it", lease.lock_id());
+            assert!(taken.fencing_token() > lease.fencing_token());
+            assert!(taken.release().await.unwrap());
+        }
+        if mode == Mode::HoldReplies {
+            let bulk_requests = proxy.request_lines().iter().filter(|line| line.contains("/_bulk")).count();
+            assert!(bulk_requests > 0, "the renewals went out as _bulk requests");
+        }
+        proxy.set_mode(Mode::Reset);
+        drop(leases);
+        held.flush().await;
+    }
+}
