@@ -168,9 +168,9 @@ fn handoff_latencies(mut events: Vec<Event>) -> (Samples, usize, u64) {
     (samples, overlaps, end)
 }
 
-/// `_update` requests (acquire, renew, release) forwarded so far.
+/// Lock requests forwarded so far: `_update` (acquire, renew, release, hand-over) and `_bulk` (batched renewals).
 fn lock_updates(proxy: &FaultProxy) -> usize {
-    proxy.request_lines().iter().filter(|line| line.contains("/_update/")).count()
+    proxy.request_lines().iter().filter(|line| line.contains("/_update/") || line.contains("/_bulk")).count()
 }
 
 async fn manager_for(url: &str, alias: &str) -> LockManager {

@@ -73,7 +73,7 @@ pub async fn run(url: &str, alias: &str, leases: usize, hold: Duration) -> Renew
 }
 
 fn updates(proxy: &FaultProxy) -> usize {
-    proxy.request_lines().iter().filter(|line| line.contains("/_update/")).count()
+    proxy.request_lines().iter().filter(|line| line.contains("/_update/") || line.contains("/_bulk")).count()
 }
 
 /// The child: `child-leases URL ALIAS N SECONDS`.
