@@ -225,23 +225,8 @@ impl LockManager {
                 _ => return Err(holder.into_error(&lock_id, options.wait.map(|_| waited))),
             };
             let place = place.get_or_insert_with(|| self.inner.local.waiters.join(&lock_id, options.ttl, options.metadata.clone()));
-            // Only the first local waiter polls the store; the others wait
-            // for a hand-over or for their turn.
-            let first = place.is_first();
-            let mut turns = place.turns();
-            let pause = if first { backoff.next_delay().min(holder.expires_in()).min(remaining) } else { remaining };
             let span = tracing::debug_span!("eslock.wait", lock_id = %lock_id, waited_ms = waited.as_millis() as u64);
-            let offer = async {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => None,
-                    // A lock of this process was released: try now.
-                    Ok(()) = local_release.changed(), if first => None,
-                    Ok(()) = turns.changed(), if !first => None,
-                    offer = place.offer() => Some(offer),
-                }
-            }
-            .instrument(span)
-            .await;
+            let offer = Self::wait_turn(place, &mut local_release, &mut backoff, &holder, remaining).instrument(span).await;
             if let Some(Offer::Granted { claim, sent }) = offer {
                 tracing::debug!(lock_id = %lock_id, "lock handed over by a release in this process");
                 // A hand-over that came too late is released with its claim;
@@ -249,6 +234,37 @@ impl LockManager {
                 if let Some(lease) = Lease::start(claim, options.ttl, sent, options.renew, options.label.clone()) {
                     return Ok(lease);
                 }
+            }
+        }
+    }
+
+    /// Waits until this waiter should try again, or a release in this
+    /// process offers it the lock. Only the first local waiter polls the
+    /// store (after its backoff, or at once when a local lock is released);
+    /// the others wait for an offer or for their turn, at most `remaining`.
+    async fn wait_turn(
+        place: &mut Place,
+        local_release: &mut tokio::sync::watch::Receiver<u64>,
+        backoff: &mut Backoff,
+        holder: &Refusal,
+        remaining: Duration,
+    ) -> Option<Offer> {
+        let deadline = Instant::now() + remaining;
+        loop {
+            let first = place.is_first();
+            let mut turns = place.turns();
+            let wake = if first { Instant::now() + backoff.next_delay().min(holder.expires_in()) } else { deadline };
+            tokio::select! {
+                () = tokio::time::sleep_until(wake.min(deadline)) => return None,
+                // A lock of this process was released: try now.
+                Ok(()) = local_release.changed(), if first => return None,
+                // Someone left the queue: poll at once if this waiter is first now.
+                Ok(()) = turns.changed(), if !first => {
+                    if place.is_first() {
+                        return None;
+                    }
+                }
+                offer = place.offer() => return Some(offer),
             }
         }
     }
