@@ -58,6 +58,11 @@ impl LockOptions {
 
     /// Keep trying, with jittered exponential backoff, until the lock is won
     /// or `wait` has passed. Without it a held lock fails at once.
+    ///
+    /// Waiters for one lock id in one manager queue up: only the first
+    /// polls the store, and a lease of the same manager that is released or
+    /// dropped hands the lock straight to the first waiter, in one atomic
+    /// store request, so no other caller can take it in between.
     pub fn wait(mut self, wait: Duration) -> Self {
         self.wait = Some(wait);
         self
