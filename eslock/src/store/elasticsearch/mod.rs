@@ -316,7 +316,7 @@ impl LockStore for ElasticsearchStore {
             let context = Context { operation: Operation::Acquire, lock_id: Some(&request.lock_id) };
             let body = json!({
                 "scripted_upsert": true,
-                "_source": true,
+                "_source": document::LOCK_FIELDS,
                 "script": {
                     "lang": "painless",
                     "source": &*scripts::ACQUIRE,
@@ -347,7 +347,7 @@ impl LockStore for ElasticsearchStore {
         Box::pin(async move {
             let context = Context { operation: Operation::Extend, lock_id: Some(lock_id) };
             let body = json!({
-                "_source": true,
+                "_source": document::LOCK_FIELDS,
                 "script": {
                     "lang": "painless",
                     "source": &*scripts::EXTEND,
@@ -381,8 +381,9 @@ impl LockStore for ElasticsearchStore {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
             let release_id = uuid::Uuid::new_v4().to_string();
+            let fields: Vec<&str> = document::LOCK_FIELDS.iter().copied().chain(["releasedBy"]).collect();
             let body = json!({
-                "_source": true,
+                "_source": fields,
                 "script": {
                     "lang": "painless",
                     "source": &*scripts::HAND_OVER,
