@@ -14,7 +14,8 @@ use crate::error::Result;
 use crate::pending::{PendingGuard, PendingWork};
 use crate::store::LockStore;
 use crate::telemetry::{self, Label};
-use crate::{LockId, LockInfo};
+use crate::id::LockId;
+use crate::info::LockInfo;
 
 /// A lock held by this process.
 ///
@@ -309,8 +310,8 @@ impl std::ops::Deref for Lease {
 impl LeaseHandle {
 
     /// The lock id.
-    pub fn lock_id(&self) -> &str {
-        self.shared.lock_id.as_str()
+    pub fn lock_id(&self) -> &LockId {
+        &self.shared.lock_id
     }
 
     /// This acquisition's random token.

@@ -91,8 +91,8 @@ pub mod store;
 pub mod __private;
 
 pub use error::{
-    BackendError, Error, InvalidLockIdError, InvalidMetadataError, InvalidOptionError, LeaseLostError, LockAcquisitionError,
-    Operation, Result,
+    BackendError, Error, IncompatibleIndexError, InvalidLockIdError, InvalidMetadataError, InvalidOptionError, LeaseLostError,
+    LockAcquisitionError, Operation, Result,
 };
 pub use global::{install, installed};
 pub use id::LockId;
@@ -104,7 +104,7 @@ pub use startup::{StartupOutcome, StartupReport, StartupTask, run_startup_tasks,
 
 pub use eslock_macros::{exclusive, lock_names};
 pub use options::LockOptions;
-pub use store::elasticsearch::ElasticsearchStore;
+pub use store::elasticsearch::{ElasticsearchStore, ElasticsearchStoreBuilder};
 pub use store::memory::MemoryStore;
 
 /// The rules lock ids, durations and metadata follow (shared with the macros).

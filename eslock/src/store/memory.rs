@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use super::{AcquireOutcome, AcquireRequest, LockStore, StoreFuture};
-use crate::{LockId, LockInfo};
+use crate::id::LockId;
+use crate::info::LockInfo;
 
 /// Locks kept in memory; one process only. Clones share the same locks, so
 /// several managers built on clones behave like processes sharing a cluster.
@@ -154,14 +155,14 @@ impl LockStore for MemoryStore {
         let wall = state.clock.wall(now);
         let expires = now + request.ttl;
         let info = LockInfo {
-            lock_id: request.lock_id.as_str().to_string(),
+            lock_id: request.lock_id.clone(),
             token: request.token.clone(),
             created_at: wall,
             expires_at: state.clock.wall(expires),
             metadata: request.metadata.clone(),
             fencing_token: Some(state.next_fencing_token(wall)),
         };
-        state.locks.insert(info.lock_id.clone(), Held { info: info.clone(), expires });
+        state.locks.insert(info.lock_id.to_string(), Held { info: info.clone(), expires });
         ready(AcquireOutcome::Acquired(info))
     }
 
