@@ -120,7 +120,7 @@ async fn put_kibana_templates_if_absent(setup: &Setup<'_>) -> Result<()> {
         let reply = setup.engine.send(CONTEXT, Method::Put, &path, Some(&body)).await?;
         let exists = reply.status == 400 && reason(&reply).contains("already exists");
         if !exists {
-            expect_success(reply)?;
+            CONTEXT.success(reply)?;
         }
     }
     Ok(())
@@ -146,7 +146,7 @@ async fn create_index(setup: &Setup<'_>) -> Result<()> {
         // After an upgrade re-index, the concrete index name can be an alias
         // of the new index: work through it.
         Some("invalid_index_name_exception") if reason(&reply).contains("alias") => Ok(()),
-        _ => expect_success(reply),
+        _ => CONTEXT.success(reply).map(drop),
     }
 }
 
@@ -154,9 +154,6 @@ fn reason(reply: &Reply) -> &str {
     reply.body.pointer("/error/reason").and_then(Value::as_str).unwrap_or_default()
 }
 
-fn expect_success(reply: Reply) -> Result<()> {
-    CONTEXT.success(reply).map(drop)
-}
 
 enum MappingCheck {
     Compatible,
@@ -237,8 +234,7 @@ const REPAIR_WAIT: Duration = Duration::from_secs(30);
 async fn repair(setup: &Setup<'_>, problems: &[String]) -> Result<()> {
     let marker = take_repair_marker(setup, problems).await?;
     let outcome = repair_alone(setup).await;
-    let reply = setup.engine.send(CONTEXT, Method::Delete, &path(&[&marker], ""), None).await;
-    if let Err(err) = reply.and_then(|reply| if reply.status == 404 { Ok(()) } else { expect_success(reply) }) {
+    if let Err(err) = setup.engine.expect_found(CONTEXT, Method::Delete, &path(&[&marker], ""), None).await {
         tracing::warn!(marker, error = %err, "could not remove the repair marker index; delete it by hand");
     }
     outcome
@@ -257,7 +253,7 @@ async fn take_repair_marker(setup: &Setup<'_>, problems: &[String]) -> Result<St
     loop {
         let reply = setup.engine.send(CONTEXT, Method::Put, &path(&[&marker], ""), Some(&body)).await?;
         if reply.error_type() != Some("resource_already_exists_exception") {
-            expect_success(reply)?;
+            CONTEXT.success(reply)?;
             return Ok(marker);
         }
         if tokio::time::Instant::now() >= give_up {
@@ -282,12 +278,9 @@ async fn repair_alone(setup: &Setup<'_>) -> Result<()> {
     // Once the block request is sent, the engine may have applied it, even
     // if its reply is lost: from here on, every way out but a successful
     // delete lifts the block again.
-    let deleted = match setup.engine.send(CONTEXT, Method::Put, &path(&[index, "_block", "write"], ""), None).await {
-        Ok(block) if block.is_not_found() => return create_index(setup).await,
-        Ok(block) => match expect_success(block) {
-            Ok(()) => delete_if_no_live_lock(setup, &problems).await,
-            Err(err) => Err(err),
-        },
+    let deleted = match setup.engine.expect_found(CONTEXT, Method::Put, &path(&[index, "_block", "write"], ""), None).await {
+        Ok(None) => return create_index(setup).await,
+        Ok(Some(_)) => delete_if_no_live_lock(setup, &problems).await,
         Err(err) => Err(err),
     };
     match deleted {
@@ -306,9 +299,8 @@ async fn lift_write_block(setup: &Setup<'_>) -> Result<()> {
     let unblock = json!({ "index.blocks.write": false });
     let mut last = None;
     for _ in 0..3 {
-        match setup.engine.send(CONTEXT, Method::Put, &path(&[index, "_settings"], ""), Some(&unblock)).await {
-            Ok(reply) if reply.is_success() || reply.is_not_found() => return Ok(()),
-            Ok(reply) => last = Some(CONTEXT.unexpected(&reply).into()),
+        match setup.engine.expect_found(CONTEXT, Method::Put, &path(&[index, "_settings"], ""), Some(&unblock)).await {
+            Ok(_) => return Ok(()),
             Err(err) => last = Some(err),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -330,10 +322,7 @@ async fn delete_if_no_live_lock(setup: &Setup<'_>, problems: &[String]) -> Resul
         ));
     }
     tracing::warn!(index = setup.layout.concrete_index(), problems = ?problems, "lock index has wrong mappings and no live locks; recreating it");
-    let reply = setup.engine.send(CONTEXT, Method::Delete, &path(&[setup.layout.concrete_index()], ""), None).await?;
-    if reply.status != 404 {
-        expect_success(reply)?;
-    }
+    setup.engine.expect_found(CONTEXT, Method::Delete, &path(&[setup.layout.concrete_index()], ""), None).await?;
     Ok(true)
 }
 
