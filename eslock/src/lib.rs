@@ -14,7 +14,8 @@
 //! use eslock::{LockManager, LockOptions};
 //! use serde_json::json;
 //!
-//! // LockManager::elasticsearch(client) in production; in memory here.
+//! // LockManager::elasticsearch(client) or LockManager::from_env()? in
+//! // production; in memory here.
 //! let manager = LockManager::in_memory();
 //!
 //! let options = LockOptions::default()
