@@ -3,7 +3,7 @@
 //! second source is re-indexed in parallel.
 //!
 //! Uses the cluster in `ELASTICSEARCH_URL` when it is set, the in-memory
-//! store otherwise:
+//! store otherwise (`LockManager::from_env`):
 //!
 //! ```sh
 //! cargo run --example reindex
@@ -58,8 +58,10 @@ async fn worker(manager: LockManager, name: String, source: &'static str, start:
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (manager, store) = eslock_suite::example_manager();
-    println!("store: {store}");
+    // The cluster in ELASTICSEARCH_URL (with ELASTICSEARCH_USERNAME and
+    // ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_API_KEY), else in memory.
+    let manager = LockManager::from_env().expect("ELASTICSEARCH_* variables are usable");
+    println!("store: {}", manager.index().unwrap_or("in memory (set ELASTICSEARCH_URL to use a cluster)"));
 
     // Three workers on logs-2024, two on metrics-2024, all at once.
     let plan = [("worker-1", "logs-2024"), ("worker-2", "logs-2024"), ("worker-3", "logs-2024"),

@@ -5,7 +5,7 @@
 //! skips the completed tasks.
 //!
 //! Uses the cluster in `ELASTICSEARCH_URL` when it is set, the in-memory
-//! store otherwise:
+//! store otherwise (`LockManager::from_env`):
 //!
 //! ```sh
 //! cargo run --example startup_tasks
@@ -61,8 +61,10 @@ fn print_node(node: &str, reports: &[StartupReport]) {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let (manager, store) = eslock_suite::example_manager();
-    println!("store: {store}");
+    // The cluster in ELASTICSEARCH_URL (with ELASTICSEARCH_USERNAME and
+    // ELASTICSEARCH_PASSWORD, or ELASTICSEARCH_API_KEY), else in memory.
+    let manager = LockManager::from_env().expect("ELASTICSEARCH_* variables are usable");
+    println!("store: {}", manager.index().unwrap_or("in memory (set ELASTICSEARCH_URL to use a cluster)"));
     // The done markers of an earlier run would make every task "skipped";
     // start the demonstration from a clean slate.
     for task in eslock::startup_tasks() {

@@ -5,13 +5,13 @@
 use elasticsearch::http::StatusCode;
 use elasticsearch::indices::IndicesDeleteParts;
 use elasticsearch::{GetParts, IndexParts, UpdateParts};
-use eslock_suite::engine_client;
+use eslock_test_support::engine_client;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn engine_runs_painless_real_time_get_and_seq_no_concurrency() {
     let client = engine_client();
-    let index = eslock_suite::create_scratch_index(&client, "smoke").await;
+    let index = eslock_test_support::create_scratch_index(&client, "smoke").await;
 
     let info: Value = client.info().send().await.unwrap().json().await.unwrap();
     let version = info["version"]["number"].as_str().unwrap_or("unknown");

@@ -1,12 +1,12 @@
-//! Clocks under the test's control (`eslock_suite::engine`, libfaketime): a
+//! Clocks under the test's control (`eslock_test_support::engine`, libfaketime): a
 //! node whose wall clock is stepped while it runs, and a child process with a
 //! skewed wall clock.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use elasticsearch::{Elasticsearch, GetParts, UpdateParts};
-use eslock_suite::engine::{SteppedClockNode, faketime_command};
-use eslock_suite::client_for;
+use eslock_test_support::engine::{SteppedClockNode, faketime_command};
+use eslock_test_support::client_for;
 use serde_json::{Value, json};
 
 fn now_millis() -> i64 {
@@ -37,7 +37,7 @@ async fn engine_clock_offset(client: &Elasticsearch, index: &str) -> i64 {
 async fn a_stepped_node_runs_scripts_on_its_stepped_clock() {
     let node = SteppedClockNode::start();
     let client = client_for(node.url());
-    let index = eslock_suite::create_scratch_index(&client, "stepped-clock").await;
+    let index = eslock_test_support::create_scratch_index(&client, "stepped-clock").await;
 
     let offset = engine_clock_offset(&client, &index).await;
     assert!(offset.abs() < 5_000, "unstepped, the node is {offset} ms off");

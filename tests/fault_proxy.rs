@@ -1,4 +1,4 @@
-//! The fault-injecting proxy (`eslock_suite::proxy`) against the real engine:
+//! The fault-injecting proxy (`eslock_test_support::proxy`) against the real engine:
 //! each mode does what the fault suites rely on.
 
 use std::io::ErrorKind;
@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use elasticsearch::http::StatusCode;
 use elasticsearch::{Elasticsearch, GetParts, IndexParts};
-use eslock_suite::proxy::{FaultProxy, Mode};
-use eslock_suite::{client_for, engine_client, engine_url};
+use eslock_test_support::proxy::{FaultProxy, Mode};
+use eslock_test_support::{client_for, engine_client, engine_url};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -27,7 +27,7 @@ async fn setup() -> Setup {
     let engine = engine_client(); // fails, with instructions, when no engine is configured
     let proxy = FaultProxy::start(&engine_url().unwrap()).await;
     let via_proxy = client_for(proxy.url());
-    let index = eslock_suite::create_scratch_index(&engine, "fault-proxy").await;
+    let index = eslock_test_support::create_scratch_index(&engine, "fault-proxy").await;
     Setup { engine, proxy, via_proxy, index }
 }
 

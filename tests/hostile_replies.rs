@@ -1,7 +1,7 @@
 //! Hostile replies: for every kind of broken answer an engine (or a proxy in
 //! front of it) can give, every store operation and the manager's acquire
 //! paths return `Error::Backend` naming the operation, in bounded time,
-//! without a panic. The replies come from `eslock_suite::fake::FakeEngine`.
+//! without a panic. The replies come from `eslock_test_support::fake::FakeEngine`.
 
 use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use eslock::store::{AcquireRequest, LockStore, Renewal, StoreFuture};
 use eslock::{ElasticsearchStore, Error, LockId, LockInfo, LockManager, LockOptions, Operation, Result};
-use eslock_suite::client_for;
-use eslock_suite::fake::{FakeEngine, Reply};
+use eslock_test_support::client_for;
+use eslock_test_support::fake::{FakeEngine, Reply};
 use futures::FutureExt;
 use futures::future::{BoxFuture, join_all};
 use serde_json::json;
@@ -74,17 +74,14 @@ async fn every_operation_fails_cleanly(reply: Reply) {
     let fake = FakeEngine::start(reply).await;
     let client = || client_for(fake.url());
     let store = match slow {
-        true => ElasticsearchStore::new(client()).request_timeout(SHORT_TIMEOUT),
+        true => ElasticsearchStore::builder(client()).request_timeout(SHORT_TIMEOUT).build(),
         false => ElasticsearchStore::new(client()),
     };
     // A manager per call: calls on one manager would wait for each other's
     // lazy setup.
-    let manager = || LockManager::builder().elasticsearch(client()).request_timeout(MANAGER_TIMEOUT).build();
-    let set_up = || {
-        LockManager::builder()
-            .store(AlreadySetUp(ElasticsearchStore::new(client()).request_timeout(MANAGER_TIMEOUT)))
-            .build()
-    };
+    let patient = || ElasticsearchStore::builder(client()).request_timeout(MANAGER_TIMEOUT).build();
+    let manager = || LockManager::builder().store(patient()).build();
+    let set_up = || LockManager::builder().store(AlreadySetUp(patient())).build();
     let managers = [manager(), manager(), set_up(), set_up()];
 
     let id = LockId::new("hostile/reply").unwrap();

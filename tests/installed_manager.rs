@@ -1,6 +1,7 @@
 //! `#[exclusive]` without `manager = ...` uses the process-wide manager:
 //! before `eslock::install` that is `Error::NotConfigured`, not a panic.
-//! (Its own test binary: the installed manager is process-wide.)
+//! (Its own test binary: the installed manager is process-wide.) On the
+//! in-memory store: no engine needed.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -18,10 +19,7 @@ async fn uses_the_installed_manager_and_reports_when_there_is_none() {
     assert!(matches!(job().await, Err(Error::NotConfigured)));
     assert_eq!(RUNS.load(Ordering::SeqCst), 0);
 
-    let manager = LockManager::builder()
-        .elasticsearch(eslock_suite::engine_client())
-        .index_name(eslock_suite::unique_name("installed"))
-        .build();
+    let manager = LockManager::in_memory();
     eslock::install(manager.clone()).unwrap();
     assert!(eslock::install(LockManager::in_memory()).is_err(), "installed once");
     assert_eq!(job().await.unwrap(), 1);

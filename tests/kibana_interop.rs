@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
-use eslock::{Error, LockManager, LockOptions};
-use eslock_suite::{engine_client, raw_request as raw, unique_name};
+use eslock::{ElasticsearchStore, Error, LockManager, LockOptions};
+use eslock_test_support::{engine_client, raw_request as raw, unique_name};
 use serde_json::{Value, json};
 
 const INDEX: &str = ".kibana_locks-000001";
@@ -21,7 +21,7 @@ const INDEX: &str = ".kibana_locks-000001";
 static KIBANA_INDEX: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn eslock_kibana() -> LockManager {
-    LockManager::builder().elasticsearch(engine_client()).kibana_compatible().build()
+    LockManager::builder().store(ElasticsearchStore::builder(engine_client()).kibana_compatible().build()).build()
 }
 
 /// Kibana's side: takes a lock when the document is new, expired or its
@@ -179,7 +179,7 @@ async fn locks_pass_between_kibana_and_eslock_both_ways() {
     assert_eq!(kibana.extend(&id, "kibana-1", Duration::from_millis(800)).await, "updated");
     let err = manager.acquire(&id, LockOptions::default()).await.unwrap_err();
     let Error::Acquisition(refused) = &err else { panic!("{err:?}") };
-    assert_eq!(refused.holder_metadata(), Some(&json!({ "kibana": true })));
+    assert_eq!(refused.holder_metadata, Some(json!({ "kibana": true })));
     let info = manager.get(&id).await.unwrap().unwrap();
     assert_eq!((info.token.as_str(), info.fencing_token), ("kibana-1", None));
 
@@ -232,7 +232,7 @@ async fn kibana_ids_can_be_read_listed_and_released() {
     assert_eq!(kibana.release(&id, "kibana-2").await, "deleted");
 
     // The default layout keeps the strict rules.
-    let strict = LockManager::builder().elasticsearch(engine_client()).index_name(unique_name("strict")).build();
+    let strict = eslock_test_support::manager_on(engine_client(), &unique_name("strict"));
     assert!(matches!(strict.get(&id).await, Err(Error::InvalidLockId(_))));
 }
 

@@ -5,15 +5,15 @@
 
 use std::time::{Duration, SystemTime};
 
-use eslock::{Error, LockManager, LockOptions};
-use eslock_suite::engine::{SteppedClockNode, faketime_command};
-use eslock_suite::proxy::{FaultProxy, Mode};
-use eslock_suite::{client_for, engine_url, unique_name};
+use eslock::{ElasticsearchStore, Error, LockManager, LockOptions};
+use eslock_test_support::engine::{SteppedClockNode, faketime_command};
+use eslock_test_support::proxy::{FaultProxy, Mode};
+use eslock_test_support::{client_for, engine_url, unique_name};
 
 const GENEROUS: Duration = Duration::from_secs(10);
 
 fn manager_at(url: &str, alias: &str) -> LockManager {
-    LockManager::builder().elasticsearch(client_for(url)).index_name(alias).build()
+    eslock_test_support::manager_on(client_for(url), alias)
 }
 
 fn engine() -> String {
@@ -67,11 +67,11 @@ async fn until_released(direct: &LockManager, lock_id: &str) {
 async fn a_retried_acquire_past_its_deadline_is_not_a_lease() {
     let alias = unique_name("retried-acquire");
     let proxy = FaultProxy::start(&engine()).await;
-    let impatient = LockManager::builder()
-        .elasticsearch(client_for(proxy.url()))
+    let impatient = ElasticsearchStore::builder(client_for(proxy.url()))
         .index_name(&alias)
         .request_timeout(Duration::from_millis(400))
         .build();
+    let impatient = LockManager::builder().store(impatient).build();
     impatient.setup().await.unwrap();
     let direct = manager_at(&engine(), &alias);
     proxy.set_mode(Mode::HoldReplies);
@@ -290,11 +290,11 @@ async fn a_dead_node_among_several_does_not_cost_the_lease() {
     let manager = manager_at(&engine(), &alias);
     manager.setup().await.unwrap();
     // Setup and release wait the whole request timeout on the dead node.
-    let across = LockManager::builder()
-        .elasticsearch(client_for(&urls))
+    let across = ElasticsearchStore::builder(client_for(&urls))
         .index_name(&alias)
         .request_timeout(Duration::from_secs(4))
         .build();
+    let across = LockManager::builder().store(across).build();
     for round in 0..2 {
         let started = std::time::Instant::now();
         let lease = across

@@ -1,12 +1,13 @@
-//! `#[exclusive]` and `lock_names!` on the real engine: annotated functions
-//! exclude each other across managers, bodies do not run while the lock is
-//! held, attribute metadata is stored, and templated ids lock per value.
+//! `#[exclusive]` and `lock_names!`: annotated functions exclude each other
+//! across managers, bodies do not run while the lock is held, attribute
+//! metadata is stored, and templated ids lock per value. On the in-memory
+//! store, no engine needed: what the macros generate does not depend on the
+//! store, and the conformance suite holds both stores to the same behaviour.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use eslock::{Error, LockManager, LockOptions, exclusive, lock_names};
-use eslock_suite::{engine_client, unique_name};
+use eslock::{Error, LockManager, LockOptions, MemoryStore, exclusive, lock_names};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
@@ -41,10 +42,10 @@ impl Gate {
     }
 }
 
-/// Two "processes" on one lock index.
+/// Two "processes" on one store.
 fn two_managers() -> (LockManager, LockManager) {
-    let index = unique_name("macros");
-    let manager = || LockManager::builder().elasticsearch(engine_client()).index_name(&index).build();
+    let store = MemoryStore::new();
+    let manager = || LockManager::builder().store(store.clone()).build();
     (manager(), manager())
 }
 
@@ -79,7 +80,7 @@ async fn annotated_methods_exclude_each_other_across_managers() {
     let (one, two) = tokio::join!(first.compact(Some(&gate)), gate.while_held(second.compact(None)));
     assert_eq!(one.unwrap(), "compacted");
     match two {
-        Err(Error::Acquisition(err)) => assert_eq!(err.lock_id(), "service/compaction"),
+        Err(Error::Acquisition(err)) => assert_eq!(err.lock_id, "service/compaction"),
         other => panic!("expected the second call to be refused, got {other:?}"),
     }
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the refused body did not run");
@@ -152,7 +153,7 @@ async fn templated_ids_lock_per_argument_value() {
     );
     assert_eq!(same_a.unwrap(), "logs#1");
     match same_b {
-        Err(Error::Acquisition(err)) => assert_eq!(err.lock_id(), "tpl/reindex/logs:1"),
+        Err(Error::Acquisition(err)) => assert_eq!(err.lock_id, "tpl/reindex/logs:1"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(other.unwrap(), "metrics#1");
@@ -173,7 +174,7 @@ async fn typed_lock_names_lock_per_value() {
     );
     assert_eq!(first.unwrap(), "logs");
     match second {
-        Err(Error::Acquisition(err)) => assert_eq!(err.lock_id(), "named/reindex/logs"),
+        Err(Error::Acquisition(err)) => assert_eq!(err.lock_id, "named/reindex/logs"),
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(other.unwrap(), "metrics");

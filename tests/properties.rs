@@ -8,18 +8,16 @@
 //! `PROPTEST_RNG_SEED` to explore others. Engine cases are few: each one
 //! costs a handful of requests.
 
-mod conformance;
 
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use conformance::CountingStore;
+use eslock_test_support::conformance::CountingStore;
 use eslock::rules::{self, Segment};
-use eslock::store::elasticsearch::IndexLayout;
-use eslock::{ElasticsearchStore, Error, LockId, LockManager, LockOptions, MemoryStore};
-use eslock_suite::{engine_client, unique_name};
+use eslock::{Error, LockId, LockManager, LockOptions, MemoryStore};
+use eslock_test_support::{engine_client, unique_name};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -158,7 +156,7 @@ impl Counted {
 
     /// On the engine, in a lock index of its own.
     fn engine() -> Counted {
-        let store = ElasticsearchStore::with_layout(engine_client(), IndexLayout::named(unique_name("properties")));
+        let store = eslock_test_support::store_on(engine_client(), &unique_name("properties"));
         let (manager, calls) = CountingStore::manager(store);
         Counted { name: "engine", manager, calls }
     }
@@ -273,7 +271,7 @@ async fn round_trip(manager: &LockManager, id: &str) -> Result<(), TestCaseError
     let metadata = json!({ "id": id });
     let lease = manager.acquire(id, LockOptions::default().metadata(metadata.clone())).await.map_err(fail)?;
     let info = manager.get(id).await.map_err(fail)?.ok_or_else(|| fail("get: no lock"))?;
-    prop_assert_eq!((&info.lock_id[..], &info.token[..], &info.metadata), (id, lease.token(), &metadata));
+    prop_assert_eq!((info.lock_id.as_str(), &info.token[..], &info.metadata), (id, lease.token(), &metadata));
     let listed = manager.list().await.map_err(fail)?;
     prop_assert!(listed.iter().any(|lock| lock.lock_id == id), "list misses {:?}", id);
     prop_assert!(listed.windows(2).all(|pair| pair[0].lock_id < pair[1].lock_id), "list is ordered by id");

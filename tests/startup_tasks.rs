@@ -68,9 +68,9 @@ async fn startup_tasks_run_once_across_nodes_on_both_stores() {
     let store = MemoryStore::new();
     boot_five_nodes_then_one_more(|| LockManager::builder().store(store.clone()).build()).await;
 
-    let index = eslock_suite::unique_name("startup");
+    let index = eslock_test_support::unique_name("startup");
     boot_five_nodes_then_one_more(|| {
-        LockManager::builder().elasticsearch(eslock_suite::engine_client()).index_name(&index).build()
+        eslock_test_support::manager_on(eslock_test_support::engine_client(), &index)
     })
     .await;
 }

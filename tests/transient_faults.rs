@@ -12,7 +12,7 @@ use elasticsearch::Elasticsearch;
 use elasticsearch::http::headers::{CONNECTION, HeaderValue};
 use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
 use eslock::{Error, LockManager, LockOptions, Operation};
-use eslock_suite::{engine_url, unique_name};
+use eslock_test_support::{engine_url, unique_name};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -75,7 +75,7 @@ impl Front {
             .header(CONNECTION, HeaderValue::from_static("close"))
             .build()
             .unwrap();
-        LockManager::builder().elasticsearch(Elasticsearch::new(transport)).index_name(index).build()
+        eslock_test_support::manager_on(Elasticsearch::new(transport), index)
     }
 }
 
@@ -153,7 +153,7 @@ async fn retries_are_bounded_and_the_error_is_typed() {
     let err = manager.acquire("bounded/job", LockOptions::default()).await.unwrap_err();
     let Error::Backend(backend) = &err else { panic!("{err:?}") };
     assert_eq!(backend.operation(), Operation::Acquire);
-    assert_eq!(backend.lock_id(), Some("bounded/job"));
+    assert_eq!(backend.lock_id().map(|id| id.as_str()), Some("bounded/job"));
     assert_eq!(backend.status(), Some(503));
     assert_eq!(front.injected(), 4, "one request and three retries");
 }

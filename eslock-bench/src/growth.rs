@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use elasticsearch::Elasticsearch;
-use eslock::{LockManager, LockOptions};
+use eslock::LockOptions;
 use rand::Rng;
 use serde_json::json;
 use tokio::process::Command;
@@ -49,10 +49,7 @@ pub async fn run(client: &Elasticsearch, alias_prefix: &str, levels: &[u64], cyc
                 break;
             }
         }
-        let manager = LockManager::builder()
-            .elasticsearch(client.clone())
-            .index_name(format!("{alias_prefix}-{level}"))
-            .build();
+        let manager = eslock_test_support::manager_on(client.clone(), &format!("{alias_prefix}-{level}"));
         manager.setup().await.expect("eslock setup");
         let index = manager.index().expect("an Elasticsearch manager").to_string();
         let started = Instant::now();
@@ -104,7 +101,7 @@ pub async fn run(client: &Elasticsearch, alias_prefix: &str, levels: &[u64], cyc
 /// Bulk-indexes `live` live locks into the index of alias `alias` (set up
 /// first) and times `list()` in a child process.
 pub async fn run_list(client: &Elasticsearch, url: &str, alias: &str, live: u64) -> ListRun {
-    let manager = LockManager::builder().elasticsearch(client.clone()).index_name(alias).build();
+    let manager = eslock_test_support::manager_on(client.clone(), alias);
     manager.setup().await.expect("eslock setup");
     let index = manager.index().expect("an Elasticsearch manager").to_string();
     let docs = (0..live).map(|n| {
@@ -148,7 +145,7 @@ pub fn list_child(args: &[String]) {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let manager = LockManager::builder().elasticsearch(eslock_suite::client_for(url)).index_name(alias).build();
+        let manager = eslock_test_support::manager_on(eslock_test_support::client_for(url), alias);
         manager.setup().await.expect("eslock setup");
         let rss_before = proc_status_kib("VmRSS");
         let started = Instant::now();

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use eslock::{Error, LockManager, LockOptions};
-use eslock_suite::proxy::FaultProxy;
+use eslock_test_support::proxy::FaultProxy;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -174,7 +174,7 @@ fn lock_updates(proxy: &FaultProxy) -> usize {
 }
 
 async fn manager_for(url: &str, alias: &str) -> LockManager {
-    let manager = LockManager::builder().elasticsearch(eslock_suite::client_for(url)).index_name(alias).build();
+    let manager = eslock_test_support::manager_on(eslock_test_support::client_for(url), alias);
     manager.setup().await.expect("eslock setup");
     manager
 }

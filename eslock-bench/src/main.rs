@@ -23,7 +23,6 @@ mod timing;
 use std::time::{Duration, Instant};
 
 use elasticsearch::Elasticsearch;
-use eslock::LockManager;
 use eslock::store::elasticsearch::IndexLayout;
 
 use crate::handoff::{Layout, Waiting};
@@ -78,7 +77,7 @@ fn main() {
         _ => {}
     }
     let config = Config::parse(&args[1..]);
-    let Some(url) = eslock_suite::engine_url() else {
+    let Some(url) = eslock_test_support::engine_url() else {
         eprintln!("eslock-bench: set ELASTICSEARCH_URL (scripts/bench starts a node when it is not set)");
         std::process::exit(2);
     };
@@ -95,7 +94,7 @@ fn main() {
 
 async fn run(config: &Config, url: &str) -> Results {
     let started = Instant::now();
-    let client = eslock_suite::client_for(url);
+    let client = eslock_test_support::client_for(url);
     let pid = std::process::id();
     let mut results = Results {
         mode: if config.quick { "quick" } else { "full" }.into(),
@@ -109,7 +108,7 @@ async fn run(config: &Config, url: &str) -> Results {
     if config.runs("cycles") {
         eprintln!("eslock-bench: 1-3. acquire + release cycles");
         let patterns = [
-            Pattern::Eslock(LockManager::builder().elasticsearch(client.clone()).index_name(&aliases[0]).build()),
+            Pattern::Eslock(eslock_test_support::manager_on(client.clone(), &aliases[0])),
             Pattern::Kibana { client: client.clone(), index: format!("bench-kibana-{pid}") },
             Pattern::ShedLock { client: client.clone(), index: format!("bench-shedlock-{pid}") },
             Pattern::Floor { client: client.clone(), index: format!("bench-floor-{pid}") },

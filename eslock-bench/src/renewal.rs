@@ -7,8 +7,8 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eslock::{LockManager, LockOptions};
-use eslock_suite::proxy::FaultProxy;
+use eslock::LockOptions;
+use eslock_test_support::proxy::FaultProxy;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
@@ -85,10 +85,7 @@ pub fn child(args: &[String]) {
     let hold = Duration::from_secs(seconds.parse().expect("SECONDS"));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let manager = LockManager::builder()
-            .elasticsearch(eslock_suite::client_for(url))
-            .index_name(alias)
-            .build();
+        let manager = eslock_test_support::manager_on(eslock_test_support::client_for(url), alias);
         manager.setup().await.expect("eslock setup");
         // Acquire them quickly (64 at a time), so that the window holds them all.
         let gate = Arc::new(Semaphore::new(64));

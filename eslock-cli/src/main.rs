@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use clap::{CommandFactory, Parser};
-use eslock::LockManager;
+use eslock::{ElasticsearchStore, LockManager};
 
 mod args;
 mod connect;
@@ -65,14 +65,14 @@ impl From<eslock::Error> for Fail {
 }
 
 fn manager(cli: &Cli) -> Result<LockManager, Fail> {
-    let builder = LockManager::builder().elasticsearch(connect::client(&cli.connection)?);
-    Ok(match &cli.index {
-        IndexChoice { kibana: true, .. } => builder.kibana_compatible(),
-        IndexChoice { index: Some(name), .. } => builder.index_name(name),
-        IndexChoice { prefix: Some(prefix), .. } => builder.index_prefix(prefix),
-        IndexChoice { .. } => builder,
-    }
-    .build())
+    let store = ElasticsearchStore::builder(connect::client(&cli.connection)?);
+    let store = match &cli.index {
+        IndexChoice { kibana: true, .. } => store.kibana_compatible(),
+        IndexChoice { index: Some(name), .. } => store.index_name(name),
+        IndexChoice { prefix: Some(prefix), .. } => store.index_prefix(prefix),
+        IndexChoice { .. } => store,
+    };
+    Ok(LockManager::builder().store(store.build()).build())
 }
 
 /// On a terminal, shows the holder and asks; elsewhere (scripts) proceeds.
@@ -97,7 +97,7 @@ async fn run(cli: Cli) -> Result<u8, Fail> {
     match &cli.command {
         Command::List(filter) => {
             let mut locks = manager.list().await?;
-            locks.retain(|lock| filter.keeps(&lock.lock_id));
+            locks.retain(|lock| filter.keeps(lock.lock_id.as_str()));
             if cli.json {
                 println!("{}", serde_json::Value::Array(locks.iter().map(output::to_json).collect()));
             } else if locks.is_empty() {

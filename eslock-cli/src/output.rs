@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 pub fn to_json(lock: &LockInfo) -> Value {
     json!({
-        "lock_id": lock.lock_id,
+        "lock_id": lock.lock_id.as_str(),
         "fencing_token": lock.fencing_token,
         "created_at": humantime::format_rfc3339_millis(lock.created_at).to_string(),
         "expires_at": humantime::format_rfc3339_millis(lock.expires_at).to_string(),
@@ -25,7 +25,7 @@ const HEADER: [&str; 5] = ["LOCK ID", "FENCING TOKEN", "HELD FOR", "EXPIRES IN",
 
 fn row(lock: &LockInfo, now: SystemTime) -> Vec<String> {
     vec![
-        lock.lock_id.clone(),
+        lock.lock_id.to_string(),
         lock.fencing_token.map_or_else(|| "-".to_string(), |token| token.to_string()),
         span(lock.created_at, now),
         span(now, lock.expires_at),
@@ -91,7 +91,7 @@ mod tests {
 
     fn lock(id: &str, token: &str, now: SystemTime) -> LockInfo {
         LockInfo {
-            lock_id: id.into(),
+            lock_id: eslock::LockId::foreign(id).unwrap(),
             token: token.into(),
             created_at: now - Duration::from_secs(75),
             expires_at: now + Duration::from_secs(90),

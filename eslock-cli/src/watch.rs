@@ -22,7 +22,7 @@ pub async fn watch(manager: &LockManager, args: &WatchArgs) -> Result<u8, Fail> 
         let mut frame = format!("{index} at {}", humantime::format_rfc3339_seconds(now));
         match manager.list().await {
             Ok(mut locks) => {
-                locks.retain(|lock| args.filter.keeps(&lock.lock_id));
+                locks.retain(|lock| args.filter.keeps(lock.lock_id.as_str()));
                 let count = match locks.len() {
                     1 => "1 lock".to_string(),
                     n => format!("{n} locks"),

@@ -6,13 +6,14 @@ mod common;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{all_output, eslock, engine_url, text};
-use eslock::{LockManager, LockOptions};
+use common::{all_output, eslock, text};
+use eslock_test_support::required_engine_url;
+use eslock::LockOptions;
 use serde_json::{Value, json};
 
 #[tokio::test]
 async fn list_get_and_release_locks() {
-    let url = engine_url();
+    let url = required_engine_url();
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
     let index = format!("cli-{}-{nanos}", std::process::id());
     let base = ["--url", url.as_str(), "--index", index.as_str()];
@@ -24,8 +25,7 @@ async fn list_get_and_release_locks() {
     let empty = run(&["list"]);
     assert!(text(&empty.stdout).contains("no locks are held"));
 
-    let client = eslock::store::elasticsearch::client(&url).unwrap();
-    let manager = LockManager::builder().elasticsearch(client).index_name(&index).build();
+    let manager = eslock_test_support::manager_on(eslock_test_support::client_for(&url), &index);
     let lease = manager
         .acquire("reindex/logs:2024", LockOptions::default().metadata(json!({ "host": "worker-1" })))
         .await
@@ -81,7 +81,8 @@ fn usage_and_input_errors_are_reported() {
         assert_eq!(eslock(args).status.code(), Some(2), "{args:?}");
     }
 
-    let bad_id = eslock(&["--url", &engine_url(), "get", "bad id"]);
+    // Refused before any request: no engine needed.
+    let bad_id = eslock(&["--url", "http://127.0.0.1:1", "get", "bad id"]);
     assert_eq!(bad_id.status.code(), Some(3));
     assert!(text(&bad_id.stderr).contains("invalid lock id"), "{}", text(&bad_id.stderr));
 
@@ -117,7 +118,7 @@ async fn kibana_locks_with_free_form_ids() {
     use elasticsearch::http::headers::HeaderMap;
     use elasticsearch::http::request::JsonBody;
 
-    let url = engine_url();
+    let url = required_engine_url();
     let base = ["--url", url.as_str(), "--kibana"];
     let run = |extra: &[&str]| eslock(&[&base[..], extra].concat());
     assert!(run(&["setup"]).status.success());

@@ -9,7 +9,9 @@ use std::io::Write;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use common::{Recorder, all_output, base64, command, engine_url, eslock, text, unique};
+use common::{all_output, command, eslock, text};
+use eslock_test_support::recorder::{Recorder, base64};
+use eslock_test_support::{required_engine_url, unique_name};
 
 const PASSWORD: &str = "pa55-w0rd-never-shown";
 const API_KEY_SECRET: &str = "api-key-secret-never-shown";
@@ -105,10 +107,10 @@ fn credentials_in_a_url_become_basic_auth_and_are_never_shown() {
 
 #[test]
 fn several_urls_share_the_requests() {
-    let url = engine_url();
+    let url = required_engine_url();
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dead = format!("http://127.0.0.1:{closed}");
-    let index = unique("cli-urls");
+    let index = unique_name("cli-urls");
     // A node that cannot be reached is skipped for the next one, in both spellings.
     let repeated = eslock(&["--url", &dead, "--url", &url, "--index", &index, "setup"]);
     assert!(repeated.status.success(), "{}", all_output(&repeated));
@@ -166,13 +168,13 @@ async fn tls_proxy(cert: Vec<u8>, key: Vec<u8>, engine: String) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_ca_is_trusted_with_ca_cert() {
     let (ca_pem, cert, key) = private_ca();
-    let url = tls_proxy(cert, key, engine_url()).await;
-    let dir = std::env::temp_dir().join(unique("cli-ca"));
+    let url = tls_proxy(cert, key, required_engine_url()).await;
+    let dir = std::env::temp_dir().join(unique_name("cli-ca"));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, &ca_pem).unwrap();
     let ca_path = ca_file.to_str().unwrap().to_string();
-    let index = unique("cli-tls");
+    let index = unique_name("cli-tls");
 
     let run = move |args: Vec<String>, ca_env: Option<String>| {
         tokio::task::spawn_blocking(move || {

@@ -9,7 +9,8 @@ mod common;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{all_output, command, engine_url, eslock, eventually, index_args, text, unique};
+use common::{all_output, command, eslock, eventually, index_args, text};
+use eslock_test_support::{required_engine_url, unique_name};
 use eslock::{LockManager, LockOptions};
 use serde_json::Value;
 
@@ -19,9 +20,9 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let url = engine_url();
-    let index = unique("cli-run");
-    let manager = LockManager::builder().elasticsearch(eslock::store::elasticsearch::client(&url).unwrap()).index_name(&index).build();
+    let url = required_engine_url();
+    let index = unique_name("cli-run");
+    let manager = eslock_test_support::manager_on(eslock_test_support::client_for(&url), &index);
     Setup { args: index_args(&url, &index), manager }
 }
 
@@ -51,7 +52,7 @@ fn wait_for_exit(child: Child) -> (Option<i32>, String) {
 }
 
 fn temp_file(what: &str) -> String {
-    std::env::temp_dir().join(unique(what)).to_str().unwrap().to_string()
+    std::env::temp_dir().join(unique_name(what)).to_str().unwrap().to_string()
 }
 
 #[test]

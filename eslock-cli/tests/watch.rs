@@ -5,8 +5,9 @@ mod common;
 
 use std::process::Stdio;
 
-use common::{command, engine_url, eslock, index_args, unique};
-use eslock::{LockManager, LockOptions};
+use common::{command, eslock, index_args};
+use eslock_test_support::{required_engine_url, unique_name};
+use eslock::LockOptions;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// One refresh: the lines up to the blank line after it.
@@ -23,9 +24,9 @@ async fn frame(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdou
 
 #[tokio::test]
 async fn refreshes_mark_acquisitions_and_releases_in_between() {
-    let url = engine_url();
-    let index = unique("cli-watch");
-    let manager = LockManager::builder().elasticsearch(eslock::store::elasticsearch::client(&url).unwrap()).index_name(&index).build();
+    let url = required_engine_url();
+    let index = unique_name("cli-watch");
+    let manager = eslock_test_support::manager_on(eslock_test_support::client_for(&url), &index);
     let gone = manager.acquire("watch/gone", LockOptions::default()).await.unwrap();
     let _other = manager.acquire("other/ignored", LockOptions::default()).await.unwrap();
 

@@ -53,7 +53,7 @@ async fn run(args: &[String]) {
     if let Some(unknown) = chosen.iter().find(|name| !SCENARIOS.contains(&name.as_str())) {
         usage(&format!("run: unknown scenario {unknown}"));
     }
-    let url = eslock_suite::engine_url().unwrap_or_else(|| usage("run: set ELASTICSEARCH_URL (scripts/test does)"));
+    let url = eslock_test_support::engine_url().unwrap_or_else(|| usage("run: set ELASTICSEARCH_URL (scripts/test does)"));
     let mut outcomes: Vec<Outcome> = Vec::new();
     for name in SCENARIOS.iter().filter(|name| chosen.is_empty() || chosen.iter().any(|c| c == *name)) {
         eprintln!("torture: {name} ...");
@@ -89,8 +89,8 @@ async fn run(args: &[String]) {
 
 /// "OpenSearch 2.19.1" or "Elasticsearch 7.10.2", from the engine's root.
 async fn engine_name(url: &str) -> String {
-    let client = eslock_suite::client_for(url);
-    let (_, root) = eslock_suite::raw_request(&client, elasticsearch::http::Method::Get, "/", None).await;
+    let client = eslock_test_support::client_for(url);
+    let (_, root) = eslock_test_support::raw_request(&client, elasticsearch::http::Method::Get, "/", None).await;
     let distribution = root.pointer("/version/distribution").and_then(|d| d.as_str()).unwrap_or("elasticsearch");
     let name = if distribution == "opensearch" { "OpenSearch" } else { "Elasticsearch" };
     format!("{name} {}", root.pointer("/version/number").and_then(|n| n.as_str()).unwrap_or("?"))

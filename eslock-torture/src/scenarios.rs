@@ -7,9 +7,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use eslock::{LockManager, LockOptions};
-use eslock_suite::engine::{SteppedClockNode, faketime_command};
-use eslock_suite::proxy::{FaultProxy, Mode};
-use eslock_suite::unique_name;
+use eslock_test_support::engine::{SteppedClockNode, faketime_command};
+use eslock_test_support::proxy::{FaultProxy, Mode};
+use eslock_test_support::unique_name;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::history::{self, Event, Verdict};
@@ -465,7 +465,7 @@ impl Cluster {
         let url = stdout.lines().last().unwrap_or_default().trim().to_string();
         assert!(output.status.success() && url.starts_with("http"), "cluster start failed: {}", String::from_utf8_lossy(&output.stderr));
         // Every node's address, so that clients go on when one node is down.
-        let (_, found) = eslock_suite::raw_request(&eslock_suite::client_for(&url), elasticsearch::http::Method::Get, "/_nodes/http", None).await;
+        let (_, found) = eslock_test_support::raw_request(&eslock_test_support::client_for(&url), elasticsearch::http::Method::Get, "/_nodes/http", None).await;
         let urls: Vec<String> = found["nodes"]
             .as_object()
             .into_iter()
@@ -503,9 +503,9 @@ fn search_node(cluster: &str, args: &[&str]) -> tokio::process::Command {
 }
 
 async fn cat_shards(url: &str, index: &str) -> serde_json::Value {
-    let client = eslock_suite::client_for(url);
+    let client = eslock_test_support::client_for(url);
     let path = format!("/_cat/shards/{index}?format=json&h=prirep,state,node");
-    eslock_suite::raw_request(&client, elasticsearch::http::Method::Get, &path, None).await.1
+    eslock_test_support::raw_request(&client, elasticsearch::http::Method::Get, &path, None).await.1
 }
 
 /// Which node (1-based) holds the primary of `index`.

@@ -53,11 +53,11 @@ impl Recorder {
 }
 
 pub fn manager(url: &str, index: &str, request_timeout: Duration) -> LockManager {
-    LockManager::builder()
-        .elasticsearch(eslock_suite::client_for(url))
+    let store = eslock::ElasticsearchStore::builder(eslock_test_support::client_for(url))
         .index_name(index)
         .request_timeout(request_timeout)
-        .build()
+        .build();
+    LockManager::builder().store(store).build()
 }
 
 /// Runs the worker to the end; returns how many holds it recorded.

@@ -9,7 +9,7 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn scenario(name: &str) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    assert!(eslock_suite::engine_url().is_some(), "ELASTICSEARCH_URL is not set: run scripts/test");
+    assert!(eslock_test_support::engine_url().is_some(), "ELASTICSEARCH_URL is not set: run scripts/test");
     let output = Command::new(env!("CARGO_BIN_EXE_eslock-torture")).args(["run", "--scenario", name]).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     eprintln!("{stderr}");

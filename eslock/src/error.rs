@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use eslock_rules::{LockIdError, MetadataError};
 
-use crate::LockId;
+use crate::id::LockId;
 
 /// Everything that can go wrong in eslock.
 ///
@@ -55,15 +55,8 @@ pub enum Error {
 
     /// The lock index exists with mappings eslock cannot use, and repairing
     /// it would drop live locks.
-    #[error("lock index \"{index}\" has incompatible mappings ({problems}); {advice}")]
-    IncompatibleIndex {
-        /// The concrete index name.
-        index: String,
-        /// What is wrong, field by field.
-        problems: String,
-        /// What the operator can do.
-        advice: String,
-    },
+    #[error(transparent)]
+    IncompatibleIndex(#[from] IncompatibleIndexError),
 }
 
 /// A lock id that breaks the lock id rules.
@@ -82,7 +75,7 @@ pub struct InvalidLockIdError {
 #[error("invalid metadata for lock \"{lock_id}\": {reason}")]
 pub struct InvalidMetadataError {
     /// The lock the metadata was meant for.
-    pub lock_id: String,
+    pub lock_id: LockId,
     /// What is wrong with it.
     #[source]
     pub reason: MetadataError,
@@ -103,7 +96,7 @@ pub struct InvalidOptionError {
 #[error("lease on lock \"{lock_id}\" was lost: {reason}")]
 pub struct LeaseLostError {
     /// The lock whose lease was lost.
-    pub lock_id: String,
+    pub lock_id: LockId,
     /// Why it was declared lost.
     pub reason: String,
 }
@@ -126,61 +119,54 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// let _held = manager.acquire("import", LockOptions::default().metadata(json!({ "host": "a" }))).await.unwrap();
 /// match manager.acquire("import", LockOptions::default()).await {
 ///     Err(Error::Acquisition(refused)) => {
-///         assert_eq!(refused.lock_id(), "import");
-///         assert_eq!(refused.holder_metadata(), Some(&json!({ "host": "a" })));
+///         assert_eq!(refused.lock_id, "import");
+///         assert_eq!(refused.holder_metadata, Some(json!({ "host": "a" })));
 ///         assert!(refused.to_string().starts_with("lock \"import\" is held"));
 ///     }
 ///     other => panic!("{other:?}"),
 /// }
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("lock \"{lock_id}\" is held by another holder{}", holder_details(.holder_metadata, .holder_expires_at, .waited))]
 pub struct LockAcquisitionError {
-    pub(crate) lock_id: String,
-    pub(crate) holder_metadata: Option<serde_json::Value>,
-    pub(crate) holder_expires_at: Option<SystemTime>,
-    pub(crate) waited: Option<Duration>,
-}
-
-impl LockAcquisitionError {
     /// The lock that is held.
-    pub fn lock_id(&self) -> &str {
-        &self.lock_id
-    }
-
+    pub lock_id: LockId,
     /// The current holder's metadata, when known.
-    pub fn holder_metadata(&self) -> Option<&serde_json::Value> {
-        self.holder_metadata.as_ref()
-    }
-
+    pub holder_metadata: Option<serde_json::Value>,
     /// When the current holder's lease expires unless renewed, when known.
-    pub fn holder_expires_at(&self) -> Option<SystemTime> {
-        self.holder_expires_at
-    }
-
+    pub holder_expires_at: Option<SystemTime>,
     /// How long acquisition waited before giving up (`None`: it did not wait).
-    pub fn waited(&self) -> Option<Duration> {
-        self.waited
-    }
+    pub waited: Option<Duration>,
 }
 
-impl fmt::Display for LockAcquisitionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "lock \"{}\" is held by another holder", self.lock_id)?;
-        if let Some(metadata) = &self.holder_metadata {
-            write!(f, " (metadata {metadata})")?;
-        }
-        if let Some(expires_at) = self.holder_expires_at {
-            write!(f, ", lease expires at {}", humantime::format_rfc3339_millis(expires_at))?;
-        }
-        if let Some(waited) = self.waited {
-            write!(f, "; gave up after waiting {}", eslock_rules::format_duration(waited))?;
-        }
-        Ok(())
+/// The optional tail of a refusal's message: what is known of the holder.
+fn holder_details(metadata: &Option<serde_json::Value>, expires_at: &Option<SystemTime>, waited: &Option<Duration>) -> String {
+    let mut details = String::new();
+    if let Some(metadata) = metadata {
+        details += &format!(" (metadata {metadata})");
     }
+    if let Some(expires_at) = expires_at {
+        details += &format!(", lease expires at {}", humantime::format_rfc3339_millis(*expires_at));
+    }
+    if let Some(waited) = waited {
+        details += &format!("; gave up after waiting {}", eslock_rules::format_duration(*waited));
+    }
+    details
 }
 
-impl std::error::Error for LockAcquisitionError {}
+/// The lock index exists with mappings eslock cannot use, and repairing it
+/// would drop live locks (or is not eslock's to do).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("lock index \"{index}\" has incompatible mappings ({problems}); {advice}")]
+pub struct IncompatibleIndexError {
+    /// The concrete index name.
+    pub index: String,
+    /// What is wrong, field by field.
+    pub problems: String,
+    /// What the operator can do.
+    pub advice: String,
+}
 
 /// The store operation that failed (see [`BackendError::operation`]).
 ///
@@ -244,7 +230,7 @@ impl fmt::Display for Operation {
 #[error("{operation}{} failed: {reason}", .lock_id.as_ref().map(|id| format!(" of lock \"{id}\"")).unwrap_or_default())]
 pub struct BackendError {
     operation: Operation,
-    lock_id: Option<String>,
+    lock_id: Option<LockId>,
     status: Option<u16>,
     reason: String,
     #[source]
@@ -266,7 +252,7 @@ impl BackendError {
     pub fn new(operation: Operation, lock_id: Option<&LockId>, reason: impl Into<String>) -> Self {
         BackendError {
             operation,
-            lock_id: lock_id.map(|id| id.as_str().to_string()),
+            lock_id: lock_id.cloned(),
             status: None,
             reason: reason.into(),
             source: None,
@@ -291,8 +277,8 @@ impl BackendError {
     }
 
     /// The lock it concerned, if any.
-    pub fn lock_id(&self) -> Option<&str> {
-        self.lock_id.as_deref()
+    pub fn lock_id(&self) -> Option<&LockId> {
+        self.lock_id.as_ref()
     }
 
     /// The HTTP status the engine answered with, if it answered.
@@ -308,7 +294,7 @@ impl BackendError {
 
 impl Error {
     pub(crate) fn invalid_metadata(lock_id: &LockId, reason: MetadataError) -> Self {
-        InvalidMetadataError { lock_id: lock_id.as_str().to_string(), reason }.into()
+        InvalidMetadataError { lock_id: lock_id.clone(), reason }.into()
     }
 
     pub(crate) fn invalid_option(option: &'static str, reason: impl Into<String>) -> Self {

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::LockManager;
+use crate::manager::LockManager;
 use crate::error::{Error, Result};
 
 static INSTALLED: OnceLock<LockManager> = OnceLock::new();

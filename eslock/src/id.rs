@@ -28,9 +28,22 @@ impl LockId {
         Ok(LockId(id.to_string()))
     }
 
-    /// An id another program wrote into a shared lock index (Kibana's ids
-    /// are free strings): checked only against what the store can hold.
-    pub(crate) fn foreign(id: impl AsRef<str>) -> Result<Self> {
+    /// An id another program wrote into a store it shares with eslock
+    /// (Kibana's lock ids are free strings): checked only against what a
+    /// store can hold ([`eslock_rules::check_document_id`]). For stores that
+    /// read such locks back ([`LockStore::accepts_foreign_ids`]); eslock
+    /// never acquires them.
+    ///
+    /// ```
+    /// use eslock::LockId;
+    ///
+    /// assert!(LockId::new("Kibana task: reindex").is_err());
+    /// assert_eq!(LockId::foreign("Kibana task: reindex").unwrap(), "Kibana task: reindex");
+    /// assert!(LockId::foreign("").is_err());
+    /// ```
+    ///
+    /// [`LockStore::accepts_foreign_ids`]: crate::store::LockStore::accepts_foreign_ids
+    pub fn foreign(id: impl AsRef<str>) -> Result<Self> {
         let id = id.as_ref();
         eslock_rules::check_document_id(id).map_err(|reason| InvalidLockIdError { id: id.to_string(), reason })?;
         Ok(LockId(id.to_string()))
@@ -67,5 +80,25 @@ impl TryFrom<String> for LockId {
 
     fn try_from(id: String) -> Result<Self> {
         LockId::new(id)
+    }
+}
+
+// Comparisons with plain strings, so that `info.lock_id == "jobs/a"` reads
+// as it would with a `String`.
+impl PartialEq<str> for LockId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for LockId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for LockId {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
     }
 }

@@ -4,6 +4,8 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::id::LockId;
+
 /// A lock as the store holds it.
 ///
 /// ```
@@ -19,7 +21,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LockInfo {
     /// The lock id.
-    pub lock_id: String,
+    pub lock_id: LockId,
     /// The holder's token (fresh and random for every acquisition).
     pub token: String,
     /// When the current holder acquired the lock (store clock).

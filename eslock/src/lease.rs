@@ -16,7 +16,8 @@ use crate::local::Local;
 use crate::pending::PendingGuard;
 use crate::store::{HandOver, LockStore, Renewal};
 use crate::telemetry::{self, Label};
-use crate::{LockId, LockInfo};
+use crate::id::LockId;
+use crate::info::LockInfo;
 
 /// A lock held by this process.
 ///
@@ -307,8 +308,8 @@ impl std::ops::Deref for Lease {
 impl LeaseHandle {
 
     /// The lock id.
-    pub fn lock_id(&self) -> &str {
-        self.shared.lock_id.as_str()
+    pub fn lock_id(&self) -> &LockId {
+        &self.shared.lock_id
     }
 
     /// This acquisition's random token.

@@ -14,7 +14,8 @@
 //! use eslock::{LockManager, LockOptions};
 //! use serde_json::json;
 //!
-//! // LockManager::elasticsearch(client) in production; in memory here.
+//! // LockManager::elasticsearch(client) or LockManager::from_env()? in
+//! // production; in memory here.
 //! let manager = LockManager::in_memory();
 //!
 //! let options = LockOptions::default()
@@ -94,8 +95,8 @@ pub mod store;
 pub mod __private;
 
 pub use error::{
-    BackendError, Error, InvalidLockIdError, InvalidMetadataError, InvalidOptionError, LeaseLostError, LockAcquisitionError,
-    Operation, Result,
+    BackendError, Error, IncompatibleIndexError, InvalidLockIdError, InvalidMetadataError, InvalidOptionError, LeaseLostError,
+    LockAcquisitionError, Operation, Result,
 };
 pub use global::{install, installed};
 pub use id::LockId;
@@ -107,7 +108,7 @@ pub use startup::{StartupOutcome, StartupReport, StartupTask, run_startup_tasks,
 
 pub use eslock_macros::{exclusive, lock_names};
 pub use options::LockOptions;
-pub use store::elasticsearch::ElasticsearchStore;
+pub use store::elasticsearch::{ElasticsearchStore, ElasticsearchStoreBuilder};
 pub use store::memory::MemoryStore;
 
 /// The rules lock ids, durations and metadata follow (shared with the macros).

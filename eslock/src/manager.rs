@@ -13,17 +13,17 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::error::{BackendError, LeaseLostError, LockAcquisitionError, Operation, Result};
-use crate::lease::{Claim, Giveback, schedule_release};
-use crate::options::ResolvedOptions;
+use crate::error::{BackendError, Error, LeaseLostError, LockAcquisitionError, Operation, Result};
 use crate::handoff::{Offer, Place};
+use crate::id::LockId;
+use crate::info::LockInfo;
+use crate::lease::{Claim, Giveback, Lease, LeaseHandle, schedule_release};
 use crate::local::Local;
+use crate::options::{LockOptions, ResolvedOptions};
 use crate::telemetry::{self, Acquisition};
-use crate::Error;
-use crate::store::elasticsearch::{ElasticsearchStore, IndexLayout};
+use crate::store::elasticsearch::{Connection, ElasticsearchStore};
 use crate::store::memory::MemoryStore;
 use crate::store::{AcquireOutcome, AcquireRequest, LockStore};
-use crate::{Lease, LeaseHandle, LockId, LockInfo, LockOptions};
 
 /// Acquires, inspects and releases distributed locks. Cheap to clone; clones
 /// share the store.
@@ -89,12 +89,12 @@ impl Refusal {
         }
     }
 
-    fn into_error(self, lock_id: &LockId, waited: Option<Duration>) -> crate::Error {
+    fn into_error(self, lock_id: &LockId, waited: Option<Duration>) -> Error {
         match self {
             Refusal::Held(holder) => {
                 tracing::debug!(lock_id = %lock_id, "lock held by another holder");
                 LockAcquisitionError {
-                    lock_id: lock_id.as_str().to_string(),
+                    lock_id: lock_id.clone(),
                     holder_metadata: holder.as_ref().map(|h| h.metadata.clone()),
                     holder_expires_at: holder.as_ref().map(|h| h.expires_at),
                     waited,
@@ -102,7 +102,7 @@ impl Refusal {
                 .into()
             }
             Refusal::TooLate => LeaseLostError {
-                lock_id: lock_id.as_str().to_string(),
+                lock_id: lock_id.clone(),
                 reason: "the acquire reply came after the lease's trust deadline (TTL minus the safety margin) had passed; \
                          the lock was given back"
                     .into(),
@@ -114,9 +114,46 @@ impl Refusal {
 
 impl LockManager {
     /// A manager that keeps locks in the cluster behind `client`, in the
-    /// default index layout (`.eslock-locks`).
+    /// default index layout (`.eslock-locks`). For another index, a request
+    /// timeout or Kibana's lock index, build the store with
+    /// [`ElasticsearchStore::builder`] and pass it to
+    /// [`LockManagerBuilder::store`].
     pub fn elasticsearch(client: Elasticsearch) -> Self {
         Self::builder().elasticsearch(client).build()
+    }
+
+    /// A manager on the cluster the environment names, or on the in-memory
+    /// store when it names none: for programs that run both against a
+    /// cluster and, in development and tests, on their own.
+    ///
+    /// Reads `ELASTICSEARCH_URL` (one URL, or several separated by commas)
+    /// and the credentials in `ELASTICSEARCH_API_KEY`, or
+    /// `ELASTICSEARCH_USERNAME` and `ELASTICSEARCH_PASSWORD`, and a private
+    /// CA in `ELASTICSEARCH_CA_CERT` ([`Connection::from_env`]); the store
+    /// uses the default index layout. Without `ELASTICSEARCH_URL`, locks
+    /// live in this process's memory.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> eslock::Result<()> {
+    /// use eslock::{LockManager, LockOptions};
+    ///
+    /// let manager = LockManager::from_env()?;
+    /// match manager.index() {
+    ///     Some(index) => println!("locks in the cluster's index {index}"),
+    ///     None => println!("locks in memory (set ELASTICSEARCH_URL to use a cluster)"),
+    /// }
+    /// let lease = manager.acquire("docs/from-env", LockOptions::default()).await?;
+    /// assert!(lease.release().await?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// [`Connection::from_env`]: crate::store::elasticsearch::Connection::from_env
+    pub fn from_env() -> Result<Self> {
+        Ok(match Connection::from_env()? {
+            Some(connection) => Self::elasticsearch(connection.client()?),
+            None => Self::in_memory(),
+        })
     }
 
     /// A manager with the embedded in-memory store: locks shared by the
@@ -125,7 +162,7 @@ impl LockManager {
         Self::builder().in_memory().build()
     }
 
-    /// Configures a manager: store, index layout, default TTL.
+    /// Configures a manager: its store and default TTL.
     pub fn builder() -> LockManagerBuilder {
         LockManagerBuilder::default()
     }
@@ -390,7 +427,7 @@ impl LockManager {
         // Asked again after the callback: one that never yielded kept
         // `lost()` from firing, but its deadline may have passed meanwhile.
         let lost_reason = if lease.is_lost() { lease.lost_reason() } else { None };
-        let lock_id = lease.lock_id().to_string();
+        let lock_id = lease.lock_id().clone();
         if let Err(err) = lease.release().await {
             tracing::warn!(lock_id = %lock_id, error = %err, "release after with_lock failed; the TTL will free the lock");
         }
@@ -459,74 +496,49 @@ impl LockManager {
     }
 }
 
-/// Configures a [`LockManager`].
+/// Configures a [`LockManager`]: the store, the default TTL, metrics
+/// labels. Each store owns its own settings (for Elasticsearch, the index
+/// layout and request timeout: [`ElasticsearchStore::builder`]).
 ///
-/// ```no_run
+/// ```
 /// use std::time::Duration;
-/// use eslock::LockManager;
+/// use eslock::{ElasticsearchStore, LockManager};
 ///
-/// let client = elasticsearch::Elasticsearch::default();
-/// let manager = LockManager::builder()
-///     .elasticsearch(client)
+/// let client = eslock::store::elasticsearch::client("http://localhost:9200")?;
+/// let store = ElasticsearchStore::builder(client)
 ///     .index_prefix("billing")           // index billing-locks-000001
+///     .build();
+/// let manager = LockManager::builder()
+///     .store(store)
 ///     .default_ttl(Duration::from_secs(60))
 ///     .build();
+/// assert_eq!(manager.index(), Some("billing-locks-000001"));
+/// # Ok::<(), eslock::Error>(())
 /// ```
 #[derive(Debug, Default)]
 #[must_use]
 pub struct LockManagerBuilder {
-    client: Option<Elasticsearch>,
-    layout: Option<IndexLayout>,
-    request_timeout: Option<Duration>,
     store: Option<Arc<dyn LockStore>>,
     default_ttl: Option<Duration>,
     label_ids: bool,
 }
 
 impl LockManagerBuilder {
-    /// Store locks in the cluster behind `client`.
-    pub fn elasticsearch(mut self, client: Elasticsearch) -> Self {
-        self.client = Some(client);
-        self.store = None;
-        self
+    /// Store locks in the cluster behind `client`, in the default index
+    /// layout: [`ElasticsearchStore::new`].
+    pub fn elasticsearch(self, client: Elasticsearch) -> Self {
+        self.store(ElasticsearchStore::new(client))
     }
 
     /// Store locks in this process's memory (the default when no store is chosen).
-    pub fn in_memory(mut self) -> Self {
-        self.client = None;
-        self.store = Some(Arc::new(MemoryStore::new()));
-        self
+    pub fn in_memory(self) -> Self {
+        self.store(MemoryStore::new())
     }
 
-    /// Use your own store.
+    /// Use this store: an [`ElasticsearchStore`] of your own configuration,
+    /// or a store of your own.
     pub fn store(mut self, store: impl LockStore) -> Self {
-        self.client = None;
         self.store = Some(Arc::new(store));
-        self
-    }
-
-    /// The lock index alias; the concrete index is `{name}-000001`.
-    pub fn index_name(mut self, name: impl Into<String>) -> Self {
-        self.layout = Some(IndexLayout::named(name));
-        self
-    }
-
-    /// Lock index `{prefix}-locks` (concrete index `{prefix}-locks-000001`).
-    pub fn index_prefix(mut self, prefix: impl AsRef<str>) -> Self {
-        self.layout = Some(IndexLayout::with_prefix(prefix));
-        self
-    }
-
-    /// Use Kibana's lock index and document format (`.kibana_locks`), so this
-    /// process and Kibana nodes exclude each other on the same lock id.
-    pub fn kibana_compatible(mut self) -> Self {
-        self.layout = Some(IndexLayout::kibana());
-        self
-    }
-
-    /// Time limit of each request to the engine (30 s by default).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = Some(timeout);
         self
     }
 
@@ -545,20 +557,9 @@ impl LockManagerBuilder {
         self
     }
 
-    /// Builds the manager. Index names are checked when the store is set up
-    /// (by the first operation), so a bad one is a typed error there.
+    /// Builds the manager.
     pub fn build(self) -> LockManager {
-        let store: Arc<dyn LockStore> = match (self.client, self.store) {
-            (Some(client), _) => {
-                let mut store = ElasticsearchStore::with_layout(client, self.layout.unwrap_or_default());
-                if let Some(timeout) = self.request_timeout {
-                    store = store.request_timeout(timeout);
-                }
-                Arc::new(store)
-            }
-            (None, Some(store)) => store,
-            (None, None) => Arc::new(MemoryStore::new()),
-        };
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         LockManager {
             inner: Arc::new(Inner {
                 local: Local::new(Arc::clone(&store)),
@@ -574,7 +575,6 @@ impl LockManagerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Error;
 
     #[test]
     fn handles_are_thread_safe() {
@@ -590,19 +590,8 @@ mod tests {
         let manager = LockManager::builder().default_ttl(Duration::from_secs(5)).build();
         assert_eq!(manager.default_ttl(), Duration::from_secs(5));
         assert_eq!(manager.index(), None);
-        let es = LockManager::builder()
-            .elasticsearch(Elasticsearch::default())
-            .index_prefix("billing")
-            .build();
-        assert_eq!(es.index(), Some("billing-locks-000001"));
-        let kibana = LockManager::builder().elasticsearch(Elasticsearch::default()).kibana_compatible().build();
-        assert_eq!(kibana.index(), Some(".kibana_locks-000001"));
-    }
-
-    #[tokio::test]
-    async fn bad_index_names_are_typed_errors() {
-        let manager = LockManager::builder().elasticsearch(Elasticsearch::default()).index_name("Bad Name").build();
-        let err = manager.setup().await.unwrap_err();
-        assert!(matches!(&err, Error::InvalidOption(e) if e.option == "index"), "{err:?}");
+        let es = LockManager::builder().elasticsearch(Elasticsearch::default()).in_memory().build();
+        assert_eq!(es.index(), None, "the last store chosen wins");
+        assert_eq!(LockManager::elasticsearch(Elasticsearch::default()).index(), Some(".eslock-locks-000001"));
     }
 }

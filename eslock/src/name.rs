@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::LockId;
+use crate::id::LockId;
 use crate::error::{Error, Result};
 
 /// A lock id or lock id template (`"reindex/{source}"`) declared once with

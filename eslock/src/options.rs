@@ -6,7 +6,7 @@ use std::time::Duration;
 use eslock_rules::{MetadataError, check_metadata_depth, check_metadata_key, check_metadata_size};
 use serde_json::{Map, Value};
 
-use crate::LockId;
+use crate::id::LockId;
 use crate::error::{Error, Result};
 use crate::telemetry::Label;
 

@@ -6,7 +6,7 @@ pub use serde_json;
 use std::borrow::Borrow;
 use std::fmt::Display;
 
-use crate::LockManager;
+use crate::manager::LockManager;
 
 /// The manager named by `manager = <expr>`, as an owned handle (cheap to
 /// clone), so the function body may still move or mutably borrow `self`.

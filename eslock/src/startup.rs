@@ -7,7 +7,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::{LockId, LockManager, LockOptions};
+use crate::id::LockId;
+use crate::manager::LockManager;
+use crate::options::LockOptions;
 
 /// The TTL of a `once` task's completion marker: for all practical purposes
 /// permanent; `force_release` the marker to run the task again.

@@ -8,10 +8,11 @@
 //! skewed_client repair URL ALIAS               # setup refuses to repair: the index holds a live lock
 //! ```
 
-use eslock::{Error, LockManager, LockOptions};
+use eslock::{ElasticsearchStore, Error, LockManager, LockOptions};
 
 fn manager(url: &str, alias: &str) -> LockManager {
-    LockManager::builder().elasticsearch(eslock_suite::client_for(url)).index_name(alias).build()
+    let client = eslock::store::elasticsearch::client(url).expect("a valid engine URL");
+    LockManager::builder().store(ElasticsearchStore::builder(client).index_name(alias).build()).build()
 }
 
 async fn check(args: &[String]) -> Result<(), String> {
@@ -44,7 +45,7 @@ async fn check(args: &[String]) -> Result<(), String> {
             Ok(())
         }
         [command, url, alias] if command == "repair" => match manager(url, alias).setup().await {
-            Err(Error::IncompatibleIndex { .. }) => Ok(()),
+            Err(Error::IncompatibleIndex(_)) => Ok(()),
             other => Err(format!("setup: expected IncompatibleIndex (a live lock), got {other:?}")),
         },
         _ => Err(format!("usage: see the source; got {args:?}")),

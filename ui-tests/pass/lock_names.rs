@@ -16,7 +16,7 @@ async fn migrate(manager: &LockManager) -> Result<(), Error> {
 
 #[exclusive(locks::REINDEX, manager = manager, ttl = "1m")]
 async fn reindex(manager: &LockManager, source: &str) -> Result<String, Error> {
-    Ok(manager.get(format!("reindex/{source}")).await?.unwrap().lock_id)
+    Ok(manager.get(format!("reindex/{source}")).await?.unwrap().lock_id.to_string())
 }
 
 #[tokio::main(flavor = "current_thread")]

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 use super::{AcquireOutcome, AcquireRequest, HandOver, LockStore, StoreFuture};
-use crate::{LockId, LockInfo};
+use crate::id::LockId;
+use crate::info::LockInfo;
 
 /// Locks kept in memory; one process only. Clones share the same locks, so
 /// several managers built on clones behave like processes sharing a cluster.
@@ -127,14 +128,14 @@ impl State {
         let wall = self.clock.wall(now);
         let expires = now + request.ttl;
         let info = LockInfo {
-            lock_id: request.lock_id.as_str().to_string(),
+            lock_id: request.lock_id.clone(),
             token: request.token.clone(),
             created_at: wall,
             expires_at: self.clock.wall(expires),
             metadata: request.metadata.clone(),
             fencing_token: Some(self.next_fencing_token(wall)),
         };
-        self.locks.insert(info.lock_id.clone(), Held { info: info.clone(), expires });
+        self.locks.insert(info.lock_id.to_string(), Held { info: info.clone(), expires });
         info
     }
 

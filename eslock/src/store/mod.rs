@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::{LockId, LockInfo};
+use crate::id::LockId;
+use crate::info::LockInfo;
 
 pub mod elasticsearch;
 pub mod memory;

@@ -63,7 +63,7 @@ fn outcome(renewal: &Renewal, item: &Value, reply: &Reply) -> Result<Option<Lock
     match update.get("result").and_then(Value::as_str) {
         Some("updated") => {
             let source = update.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &item_reply))?;
-            Document::read(renewal.lock_id.as_str(), source)
+            Document::read(&renewal.lock_id, source)
                 .and_then(Document::held)
                 .map(Some)
                 .ok_or_else(|| context.malformed("lock fields", &item_reply).into())

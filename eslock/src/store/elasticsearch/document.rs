@@ -4,7 +4,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use crate::LockInfo;
+use crate::id::LockId;
+use crate::info::LockInfo;
 
 /// The fields [`Document::read`] reads: what update replies ask the engine
 /// to send back, leaving out the lists of released and abandoned tokens.
@@ -22,7 +23,7 @@ pub(crate) enum Document {
 impl Document {
     /// Reads a document's `_source`; `None` when it is unreadable (a field of
     /// the wrong type or an unparseable date).
-    pub(crate) fn read(lock_id: &str, source: &Value) -> Option<Document> {
+    pub(crate) fn read(lock_id: &LockId, source: &Value) -> Option<Document> {
         let token = match source.get("token") {
             None | Some(Value::Null) => return Some(Document::Released),
             Some(token) => token.as_str()?,
@@ -30,7 +31,7 @@ impl Document {
         let fencing_token = source.get("fencingToken").and_then(Value::as_u64);
         let fencing_owner = source.get("fencingTokenOwner").and_then(Value::as_str);
         Some(Document::Held(LockInfo {
-            lock_id: lock_id.to_string(),
+            lock_id: lock_id.clone(),
             token: token.to_string(),
             created_at: instant(source.get("createdAt")?)?,
             expires_at: instant(source.get("expiresAt")?)?,
@@ -41,6 +42,13 @@ impl Document {
             // A counter issued to an earlier holder is not this holder's.
             fencing_token: fencing_token.filter(|_| fencing_owner == Some(token)),
         }))
+    }
+
+    /// Reads a search hit (`_id` and `_source`); `None` when it is
+    /// unreadable. Another program may have written any id there.
+    pub(crate) fn from_hit(hit: &Value) -> Option<Document> {
+        let lock_id = LockId::foreign(hit["_id"].as_str()?).ok()?;
+        Document::read(&lock_id, &hit["_source"])
     }
 
     /// The lock, unless released.
@@ -66,10 +74,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn a() -> LockId {
+        LockId::new("a").unwrap()
+    }
+
     #[test]
     fn reads_kibana_documents() {
         let info = Document::read(
-            "a",
+            &a(),
             &json!({
                 "token": "t", "metadata": { "k": 1 },
                 "createdAt": "2025-01-02T03:04:05Z", "expiresAt": "2025-01-02T03:04:35.250Z"
@@ -81,9 +93,9 @@ mod tests {
         assert_eq!(info.expires_at.duration_since(info.created_at).unwrap(), Duration::from_millis(30_250));
         assert_eq!(info.metadata, json!({ "k": 1 }));
         assert_eq!(info.fencing_token, None);
-        assert!(Document::read("a", &json!({ "token": "t" })).is_none());
-        assert!(Document::read("a", &json!({ "token": 5, "createdAt": 1, "expiresAt": 2 })).is_none());
-        assert!(Document::read("a", &json!({ "token": "t", "createdAt": "+12026-01-01T00:00:00Z", "expiresAt": 2 })).is_none());
+        assert!(Document::read(&a(), &json!({ "token": "t" })).is_none());
+        assert!(Document::read(&a(), &json!({ "token": 5, "createdAt": 1, "expiresAt": 2 })).is_none());
+        assert!(Document::read(&a(), &json!({ "token": "t", "createdAt": "+12026-01-01T00:00:00Z", "expiresAt": 2 })).is_none());
     }
 
     #[test]
@@ -91,8 +103,11 @@ mod tests {
         let doc = |owner: &str| {
             json!({ "token": "t2", "createdAt": 1, "expiresAt": 2, "fencingToken": 7, "fencingTokenOwner": owner })
         };
-        assert_eq!(Document::read("a", &doc("t2")).unwrap().held().unwrap().fencing_token, Some(7));
-        assert_eq!(Document::read("a", &doc("t1")).unwrap().held().unwrap().fencing_token, None);
-        assert_eq!(Document::read("a", &json!({ "fencingToken": 7, "expiresAt": 1 })), Some(Document::Released));
+        assert_eq!(Document::read(&a(), &doc("t2")).unwrap().held().unwrap().fencing_token, Some(7));
+        assert_eq!(Document::read(&a(), &doc("t1")).unwrap().held().unwrap().fencing_token, None);
+        assert_eq!(Document::read(&a(), &json!({ "fencingToken": 7, "expiresAt": 1 })), Some(Document::Released));
+        let hit = json!({ "_id": "b", "_source": doc("t2") });
+        assert_eq!(Document::from_hit(&hit).unwrap().held().unwrap().lock_id, "b");
+        assert!(Document::from_hit(&json!({ "_source": doc("t2") })).is_none());
     }
 }

@@ -3,20 +3,20 @@
 //! updates (atomic, real-time, deciding expiry on the cluster clock); `get` is
 //! a real-time GET. No request asks for a refresh.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
-use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
-use elasticsearch::http::Url;
-use elasticsearch::http::transport::{MultiNodeConnectionPool, SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::http::headers::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
 use super::{AcquireOutcome, AcquireRequest, HandOver, LockStore, Renewal, StoreFuture};
 use crate::error::{Operation, Result};
-use crate::{LockId, LockInfo};
+use crate::id::LockId;
+use crate::info::LockInfo;
 
 mod bulk;
+mod connect;
 mod document;
 mod layout;
 mod scripts;
@@ -24,8 +24,9 @@ mod setup;
 mod transport;
 
 use document::Document;
+pub use connect::{API_KEY_VAR, CA_CERT_VAR, Connection, PASSWORD_VAR, URL_VAR, USERNAME_VAR};
 pub use layout::IndexLayout;
-use transport::{Context, Reply, encode_segment, send, send_body};
+use transport::{Context, Engine, Reply, path};
 
 /// How often the engine re-runs an update script that lost a race.
 const RETRY_ON_CONFLICT: u32 = 10;
@@ -37,19 +38,14 @@ const MIN_LEASE_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// lock changing hands faster than it can read it.
 const FORCE_RELEASE_ATTEMPTS: usize = 3;
 
-/// Documents per page when searching the whole lock index.
-const SEARCH_PAGE_SIZE: usize = 1_000;
-
-/// How long the engine keeps a scroll between two pages.
-const SCROLL_KEEP_ALIVE: &str = "1m";
-
 /// The default time limit of one request to the engine.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client for the cluster at `urls`: one URL, or several separated by
 /// commas (requests then go round-robin over the nodes, and a request that
 /// cannot reach one node is retried on the next). No sniffing. For callers
-/// that have URLs rather than a configured client.
+/// that have URLs rather than a configured client; [`Connection`] adds
+/// credentials and a private CA.
 ///
 /// ```
 /// use eslock::store::elasticsearch::client;
@@ -60,65 +56,42 @@ const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// assert!(client("").is_err());
 /// ```
 pub fn client(urls: &str) -> Result<Elasticsearch> {
-    let parsed = urls
-        .split(',')
-        .map(|url| {
-            url.trim()
-                .parse::<Url>()
-                .map_err(|err| crate::Error::invalid_option("url", format!("{url:?} is not a URL: {err}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let transport = match <[Url; 1]>::try_from(parsed) {
-        Ok([url]) => TransportBuilder::new(SingleNodeConnectionPool::new(url)).build(),
-        Err(several) => TransportBuilder::new(MultiNodeConnectionPool::round_robin(several, None)).build(),
-    };
-    let transport = transport.map_err(|err| crate::Error::invalid_option("url", format!("no HTTP client for {urls}: {err}")))?;
-    Ok(Elasticsearch::new(transport))
+    Connection::new(urls).client()
 }
 
-/// Locks stored in an Elasticsearch or OpenSearch cluster.
+/// Locks stored in an Elasticsearch or OpenSearch cluster. It owns its
+/// configuration: [`ElasticsearchStore::builder`] chooses the index layout,
+/// the request timeout and Kibana's preset.
 ///
-/// ```no_run
-/// use elasticsearch::Elasticsearch;
-/// use eslock::LockManager;
+/// ```
+/// use std::time::Duration;
+/// use eslock::{ElasticsearchStore, LockManager};
 ///
-/// let client = Elasticsearch::default(); // http://localhost:9200
-/// let manager = LockManager::elasticsearch(client);
+/// let client = eslock::store::elasticsearch::client("http://localhost:9200")?;
+/// let store = ElasticsearchStore::builder(client)
+///     .index_name("myapp-locks")
+///     .request_timeout(Duration::from_secs(10))
+///     .build();
+/// assert_eq!(store.layout().concrete_index(), "myapp-locks-000001");
+/// let manager = LockManager::builder().store(store).build();
+/// # Ok::<(), eslock::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct ElasticsearchStore {
-    client: Elasticsearch,
+    engine: Engine,
     layout: IndexLayout,
-    request_timeout: Duration,
-    /// Sent with every request: Kibana's product origin in the Kibana
-    /// preset, as Kibana itself sends to reach its system indices.
-    headers: HeaderMap,
 }
 
 impl ElasticsearchStore {
-    /// A store in the default index layout (`.eslock-locks`).
+    /// A store in the default index layout (`.eslock-locks`), with the
+    /// default request timeout (30 s).
     pub fn new(client: Elasticsearch) -> Self {
-        Self::with_layout(client, IndexLayout::default())
+        Self::builder(client).build()
     }
 
-    /// A store in the given index layout.
-    pub fn with_layout(client: Elasticsearch, layout: IndexLayout) -> Self {
-        let mut headers = HeaderMap::new();
-        if layout.is_kibana() {
-            headers.insert("x-elastic-product-origin", HeaderValue::from_static("kibana"));
-        }
-        ElasticsearchStore {
-            client,
-            layout,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            headers,
-        }
-    }
-
-    /// Sets the time limit of each request (30 s by default).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
+    /// Configures a store on the cluster behind `client`.
+    pub fn builder(client: Elasticsearch) -> ElasticsearchStoreBuilder {
+        ElasticsearchStoreBuilder { client, layout: IndexLayout::default(), request_timeout: DEFAULT_REQUEST_TIMEOUT }
     }
 
     /// The index layout.
@@ -126,20 +99,16 @@ impl ElasticsearchStore {
         &self.layout
     }
 
-    async fn request(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
-        send(&self.client, context, method, path, body, &self.headers, Some(self.request_timeout)).await
-    }
-
     /// The time limit of one attempt of a request made for a lease of `ttl`:
     /// a third of the TTL (at least a second, at most the request timeout),
     /// so that a node that swallows requests leaves time to try the next one
     /// before the lease's trust deadline.
     fn lease_attempt_timeout(&self, ttl: Duration) -> Duration {
-        (ttl / 3).max(MIN_LEASE_ATTEMPT_TIMEOUT).min(self.request_timeout)
+        (ttl / 3).max(MIN_LEASE_ATTEMPT_TIMEOUT).min(self.engine.timeout)
     }
 
-    fn doc_path(&self, endpoint: &str, lock_id: &LockId) -> String {
-        format!("/{}/{endpoint}/{}", encode_segment(self.layout.concrete_index()), encode_segment(lock_id.as_str()))
+    fn doc_path(&self, endpoint: &str, lock_id: &LockId, query: &str) -> String {
+        path(&[self.layout.concrete_index(), endpoint, lock_id.as_str()], query)
     }
 
     /// Runs a scripted update on one lock document and returns the result
@@ -148,14 +117,11 @@ impl ElasticsearchStore {
     async fn scripted_update(&self, context: Context<'_>, lock_id: &LockId, body: Value, timeout: Duration) -> Result<Option<(String, Reply)>> {
         // Two upserts racing to create the same document conflict; the engine
         // re-runs the script against the winner's document.
-        let path = format!("{}?retry_on_conflict={RETRY_ON_CONFLICT}", self.doc_path("_update", lock_id));
-        let reply = send(&self.client, context, Method::Post, &path, Some(&body), &self.headers, Some(timeout)).await?;
-        if reply.is_not_found() {
+        let path = self.doc_path("_update", lock_id, &format!("retry_on_conflict={RETRY_ON_CONFLICT}"));
+        let reply = self.engine.send_within(context, Method::Post, &path, Some(&body), timeout).await?;
+        let Some(reply) = context.found(reply)? else {
             return Ok(None);
-        }
-        if !reply.is_success() {
-            return Err(context.unexpected(&reply).into());
-        }
+        };
         let result = reply.body["result"]
             .as_str()
             .ok_or_else(|| context.malformed("no result", &reply))?
@@ -185,7 +151,7 @@ impl ElasticsearchStore {
             body["upsert"] = json!({});
         }
         // Ours when the document lists this call (or a retry of it) among its releasers.
-        Ok(match self.scripted_update(context, lock_id, body, self.request_timeout).await? {
+        Ok(match self.scripted_update(context, lock_id, body, self.engine.timeout).await? {
             Some((_, reply)) => {
                 let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
                 match source.get("releasedBy") {
@@ -201,13 +167,9 @@ impl ElasticsearchStore {
     /// there is no document. GET is real-time: it sees every write
     /// acknowledged before it.
     async fn read_document(&self, context: Context<'_>, lock_id: &LockId) -> Result<Option<(Value, Reply)>> {
-        let reply = self.request(context, Method::Get, &self.doc_path("_doc", lock_id), None).await?;
-        if reply.is_not_found() {
+        let Some(reply) = self.engine.expect_found(context, Method::Get, &self.doc_path("_doc", lock_id, ""), None).await? else {
             return Ok(None);
-        }
-        if !reply.is_success() {
-            return Err(context.unexpected(&reply).into());
-        }
+        };
         match reply.body.get("_source").cloned() {
             Some(source) => Ok(Some((source, reply))),
             None => Err(context.malformed("no _source", &reply).into()),
@@ -221,94 +183,69 @@ impl ElasticsearchStore {
         Ok(source.and_then(|mut source| source.get_mut("token").map(Value::take)).filter(|token| !token.is_null()))
     }
 
-    /// Every lock document matching `query` (all of them, page by page);
-    /// `None` when the index is missing. Search only sees refreshed
-    /// documents; listing is an operator action, so it pays for one explicit
-    /// refresh to be exact.
-    async fn search_all(&self, context: Context<'_>, query: Value) -> Result<Option<Vec<Value>>> {
-        let index = encode_segment(self.layout.concrete_index());
-        let refresh = self.request(context, Method::Post, &format!("/{index}/_refresh"), None).await?;
-        if refresh.is_not_found() {
-            return Ok(None);
-        }
-        if !refresh.is_success() {
-            return Err(context.unexpected(&refresh).into());
-        }
-        // An exact total (not capped at 10,000) bounds the paging below.
-        let first = json!({ "size": SEARCH_PAGE_SIZE, "sort": ["_doc"], "track_total_hits": true, "query": query });
-        let mut reply = self
-            .request(context, Method::Post, &format!("/{index}/_search?scroll={SCROLL_KEEP_ALIVE}"), Some(&first))
-            .await?;
-        let mut hits = Vec::new();
-        let mut scroll_id = None;
-        let total = reply.body.pointer("/hits/total/value").or(reply.body.pointer("/hits/total")).and_then(Value::as_u64);
-        let outcome = loop {
-            if !reply.is_success() {
-                break Err(context.unexpected(&reply).into());
-            }
-            let Some(total) = total else {
-                break Err(context.malformed("no hits.total", &reply).into());
-            };
-            scroll_id = reply.body["_scroll_id"].as_str().map(str::to_string).or(scroll_id);
-            // Taken out of the reply rather than cloned: pages can be large.
-            let page = match reply.body.pointer_mut("/hits/hits").map(Value::take) {
-                Some(Value::Array(page)) => page,
-                _ => break Err(context.malformed("no hits", &reply).into()),
-            };
-            if page.is_empty() {
-                break Ok(());
-            }
-            hits.extend(page);
-            // Never more than the engine said there are: a reply that keeps
-            // paging would otherwise never end.
-            if hits.len() as u64 > total {
-                break Err(context.malformed("more hits than hits.total", &reply).into());
-            }
-            if hits.len() as u64 == total {
-                break Ok(());
-            }
-            let Some(id) = &scroll_id else {
-                break Err(context.malformed("no _scroll_id", &reply).into());
-            };
-            let next = json!({ "scroll": SCROLL_KEEP_ALIVE, "scroll_id": id });
-            reply = self.request(context, Method::Post, "/_search/scroll", Some(&next)).await?;
-        };
-        if let Some(id) = scroll_id {
-            // Frees the engine's search context at once rather than at its
-            // keep-alive; a failure here changes nothing for the caller.
-            let _ = self.request(context, Method::Delete, "/_search/scroll", Some(&json!({ "scroll_id": [id] }))).await;
-        }
-        outcome.map(|()| Some(hits))
-    }
-
-    /// The cluster's clock now, from an ingest simulation (no index, no
-    /// write): what `get` compares expiry with, never the client's clock.
-    async fn cluster_now(&self, context: Context<'_>) -> Result<SystemTime> {
-        let body = json!({ "pipeline": { "processors": [] }, "docs": [{ "_source": {} }] });
-        let reply = self
-            .request(context, Method::Post, "/_ingest/pipeline/_simulate?filter_path=docs.doc._ingest.timestamp", Some(&body))
-            .await?;
-        if !reply.is_success() {
-            return Err(context.unexpected(&reply).into());
-        }
-        reply
-            .body
-            .pointer("/docs/0/doc/_ingest/timestamp")
-            .and_then(document::instant)
-            .ok_or_else(|| context.malformed("no _ingest.timestamp", &reply).into())
-    }
-
     fn info_from_update(context: Context<'_>, lock_id: &LockId, reply: &Reply) -> Result<LockInfo> {
         let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", reply))?;
-        Document::read(lock_id.as_str(), source)
+        Document::read(lock_id, source)
             .and_then(Document::held)
             .ok_or_else(|| context.malformed("lock fields", reply).into())
     }
 }
 
+/// Configures an [`ElasticsearchStore`]: [`ElasticsearchStore::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct ElasticsearchStoreBuilder {
+    client: Elasticsearch,
+    layout: IndexLayout,
+    request_timeout: Duration,
+}
+
+impl ElasticsearchStoreBuilder {
+    /// Lock index alias `name`; the concrete index is `{name}-000001`
+    /// (`.eslock-locks` by default). A bad name is a typed error when the
+    /// store is set up, before any request.
+    pub fn index_name(mut self, name: impl Into<String>) -> Self {
+        self.layout = IndexLayout::named(name);
+        self
+    }
+
+    /// Lock index `{prefix}-locks` (concrete index `{prefix}-locks-000001`).
+    pub fn index_prefix(mut self, prefix: impl AsRef<str>) -> Self {
+        self.layout = IndexLayout::with_prefix(prefix);
+        self
+    }
+
+    /// Use Kibana's lock index and document format (`.kibana_locks`), so this
+    /// process and Kibana nodes exclude each other on the same lock id.
+    pub fn kibana_compatible(mut self) -> Self {
+        self.layout = IndexLayout::kibana();
+        self
+    }
+
+    /// Time limit of each request to the engine (30 s by default).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> ElasticsearchStore {
+        let mut headers = HeaderMap::new();
+        if self.layout.is_kibana() {
+            // Kibana's product origin, as Kibana itself sends to reach its
+            // system indices.
+            headers.insert("x-elastic-product-origin", HeaderValue::from_static("kibana"));
+        }
+        ElasticsearchStore {
+            engine: Engine { client: self.client, headers, timeout: self.request_timeout },
+            layout: self.layout,
+        }
+    }
+}
+
 impl LockStore for ElasticsearchStore {
     fn setup(&self) -> StoreFuture<'_, ()> {
-        Box::pin(setup::run(self))
+        Box::pin(setup::run(&self.engine, &self.layout))
     }
 
     fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
@@ -333,7 +270,7 @@ impl LockStore for ElasticsearchStore {
                 return Err(context.error("lock index is missing and could not be created").into());
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
-            let document = Document::read(request.lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            let document = Document::read(&request.lock_id, source).ok_or_else(|| context.malformed("lock fields", &reply))?;
             // A noop can be our own retried request: the token says who holds
             // it. A released document here means our token was refused.
             Ok(match document.held() {
@@ -367,12 +304,9 @@ impl LockStore for ElasticsearchStore {
                 return Ok(Vec::new());
             };
             let context = Context { operation: Operation::Extend, lock_id: None };
-            let path = format!("/{}/_bulk", encode_segment(self.layout.concrete_index()));
+            let bulk_path = path(&[self.layout.concrete_index(), "_bulk"], "");
             let body = bulk::renewal_body(renewals, RETRY_ON_CONFLICT);
-            let mut headers = self.headers.clone();
-            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-            let timeout = self.lease_attempt_timeout(shortest);
-            let reply = send_body(&self.client, context, Method::Post, &path, Some(&body), &headers, Some(timeout)).await?;
+            let reply = self.engine.send_ndjson(context, &bulk_path, &body, self.lease_attempt_timeout(shortest)).await?;
             bulk::renewal_outcomes(renewals, &reply)
         })
     }
@@ -401,7 +335,7 @@ impl LockStore for ElasticsearchStore {
                 return Ok(HandOver::NotHeld);
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
-            let document = Document::read(lock_id.as_str(), source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            let document = Document::read(lock_id, source).ok_or_else(|| context.malformed("lock fields", &reply))?;
             // Judged from the document, so that a retried request that finds
             // its own earlier hand-over done reports it.
             let released_by_us = matches!(source.get("releasedBy"), Some(Value::Array(ids)) if ids.iter().any(|id| id.as_str() == Some(&release_id)));
@@ -433,11 +367,11 @@ impl LockStore for ElasticsearchStore {
             let Some((source, reply)) = self.read_document(context, lock_id).await? else {
                 return Ok(None);
             };
-            let document = Document::read(lock_id.as_str(), &source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            let document = Document::read(lock_id, &source).ok_or_else(|| context.malformed("lock fields", &reply))?;
             let Some(info) = document.held() else {
                 return Ok(None);
             };
-            let now = self.cluster_now(context).await?;
+            let now = self.engine.cluster_now(context).await?;
             Ok((!info.is_expired_at(now)).then_some(info))
         })
     }
@@ -450,17 +384,16 @@ impl LockStore for ElasticsearchStore {
                 { "exists": { "field": "token" } },
                 { "range": { "expiresAt": { "gt": "now" } } }
             ] } });
-            let Some(hits) = self.search_all(context, live).await? else {
+            let Some(hits) = self.engine.search_all(context, self.layout.concrete_index(), live).await? else {
                 return Ok(Vec::new());
             };
             let mut locks = Vec::with_capacity(hits.len());
             for hit in &hits {
-                let id = hit["_id"].as_str().unwrap_or_default();
-                match Document::read(id, &hit["_source"]).map(Document::held) {
+                match Document::from_hit(hit).map(Document::held) {
                     Some(Some(lock)) => locks.push(lock),
                     Some(None) => {}
                     // One unreadable document must not hide every other lock.
-                    None => tracing::warn!(lock_id = id, "skipping an unreadable lock document; force_release removes it"),
+                    None => tracing::warn!(lock_id = ?hit["_id"], "skipping an unreadable lock document; force_release removes it"),
                 }
             }
             locks.sort_by(|a, b| a.lock_id.cmp(&b.lock_id));
@@ -497,5 +430,28 @@ impl LockStore for ElasticsearchStore {
 
     fn accepts_foreign_ids(&self) -> bool {
         self.layout.is_kibana()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn builder_chooses_the_layout() {
+        let store = |builder: ElasticsearchStoreBuilder| builder.build().index().map(str::to_string);
+        let client = Elasticsearch::default;
+        assert_eq!(store(ElasticsearchStore::builder(client())).as_deref(), Some(".eslock-locks-000001"));
+        assert_eq!(store(ElasticsearchStore::builder(client()).index_prefix("billing")).as_deref(), Some("billing-locks-000001"));
+        assert_eq!(store(ElasticsearchStore::builder(client()).kibana_compatible()).as_deref(), Some(".kibana_locks-000001"));
+        assert!(ElasticsearchStore::builder(client()).kibana_compatible().build().accepts_foreign_ids());
+    }
+
+    #[tokio::test]
+    async fn bad_index_names_are_typed_errors() {
+        let store = ElasticsearchStore::builder(Elasticsearch::default()).index_name("Bad Name").build();
+        let err = store.setup().await.unwrap_err();
+        assert!(matches!(&err, Error::InvalidOption(e) if e.option == "index"), "{err:?}");
     }
 }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use elasticsearch::http::Method;
 use serde_json::{Value, json};
 
-use super::transport::{Context, encode_segment};
-use super::{Document, ElasticsearchStore};
-use crate::error::{Error, Operation, Result};
+use super::document::Document;
+use super::layout::IndexLayout;
+use super::transport::{Context, Engine, Reply, path};
+use crate::error::{Error, IncompatibleIndexError, Operation, Result};
 
 const CONTEXT: Context<'static> = Context { operation: Operation::Setup, lock_id: None };
 
@@ -31,32 +32,40 @@ fn settings() -> Value {
     json!({ "number_of_shards": 1, "auto_expand_replicas": "0-1", "hidden": true })
 }
 
-pub(super) async fn run(store: &ElasticsearchStore) -> Result<()> {
-    store.layout.validate()?;
-    if store.layout.is_kibana() {
-        put_kibana_templates_if_absent(store).await?;
+/// What setup works on: the engine, through the request layer, and the
+/// names of the lock index and its templates.
+struct Setup<'a> {
+    engine: &'a Engine,
+    layout: &'a IndexLayout,
+}
+
+pub(super) async fn run(engine: &Engine, layout: &IndexLayout) -> Result<()> {
+    let setup = &Setup { engine, layout };
+    setup.layout.validate()?;
+    if setup.layout.is_kibana() {
+        put_kibana_templates_if_absent(setup).await?;
     } else {
-        put_templates(store).await?;
+        put_templates(setup).await?;
     }
-    create_index(store).await?;
-    match check_mappings(store).await? {
+    create_index(setup).await?;
+    match check_mappings(setup).await? {
         MappingCheck::Compatible => Ok(()),
-        MappingCheck::Conflicts(problems) if store.layout.is_kibana() => Err(incompatible(
-            store,
+        MappingCheck::Conflicts(problems) if setup.layout.is_kibana() => Err(incompatible(
+            setup,
             &problems,
             "it is Kibana's index, which eslock never deletes; Kibana's own setup recreates it when it holds no lock",
         )),
         MappingCheck::AliasConflicts { target, problems } => Err(incompatible(
-            store,
+            setup,
             &problems,
             &format!("the name is an alias of the index {target}, which eslock did not create and never deletes"),
         )),
         MappingCheck::Conflicts(problems) => {
-            repair(store, &problems).await?;
-            match check_mappings(store).await? {
+            repair(setup, &problems).await?;
+            match check_mappings(setup).await? {
                 MappingCheck::Compatible => Ok(()),
                 MappingCheck::Conflicts(problems) | MappingCheck::AliasConflicts { problems, .. } => Err(incompatible(
-                    store,
+                    setup,
                     &problems,
                     "the repaired index is still wrong; check for another template that matches it",
                 )),
@@ -65,11 +74,11 @@ pub(super) async fn run(store: &ElasticsearchStore) -> Result<()> {
     }
 }
 
-async fn put_templates(store: &ElasticsearchStore) -> Result<()> {
-    let layout = &store.layout;
+async fn put_templates(setup: &Setup<'_>) -> Result<()> {
+    let layout = &setup.layout;
     let component = json!({ "template": { "settings": settings(), "mappings": mappings() } });
-    let path = format!("/_component_template/{}", encode_segment(&layout.component_template()));
-    expect_success(store.request(CONTEXT, Method::Put, &path, Some(&component)).await?)?;
+    let component_path = path(&["_component_template", &layout.component_template()], "");
+    setup.engine.expect_success(CONTEXT, Method::Put, &component_path, Some(&component)).await?;
 
     let template = json!({
         "index_patterns": [format!("{}-*", layout.alias())],
@@ -78,16 +87,17 @@ async fn put_templates(store: &ElasticsearchStore) -> Result<()> {
         "template": { "aliases": { layout.alias(): { "is_hidden": true } } },
         "_meta": { "managed_by": "eslock" }
     });
-    let path = format!("/_index_template/{}", encode_segment(&layout.index_template()));
-    expect_success(store.request(CONTEXT, Method::Put, &path, Some(&template)).await?)
+    let template_path = path(&["_index_template", &layout.index_template()], "");
+    setup.engine.expect_success(CONTEXT, Method::Put, &template_path, Some(&template)).await?;
+    Ok(())
 }
 
 /// Kibana's own lock index assets, written only when absent and never
 /// changed, so that Kibana nodes and eslock do not rewrite each other's
 /// definitions on every start. `fencingToken` is added to the index's
 /// mapping only (`check_mappings`); with `dynamic: false` Kibana never minds.
-async fn put_kibana_templates_if_absent(store: &ElasticsearchStore) -> Result<()> {
-    let layout = &store.layout;
+async fn put_kibana_templates_if_absent(setup: &Setup<'_>) -> Result<()> {
+    let layout = &setup.layout;
     let component = json!({ "template": { "mappings": {
         "dynamic": false,
         "properties": {
@@ -104,20 +114,20 @@ async fn put_kibana_templates_if_absent(store: &ElasticsearchStore) -> Result<()
         "template": { "settings": { "number_of_shards": 1, "auto_expand_replicas": "0-1", "hidden": true } }
     });
     for (path, body) in [
-        (format!("/_component_template/{}?create=true", encode_segment(&layout.component_template())), component),
-        (format!("/_index_template/{}?create=true", encode_segment(&layout.index_template())), template),
+        (path(&["_component_template", &layout.component_template()], "create=true"), component),
+        (path(&["_index_template", &layout.index_template()], "create=true"), template),
     ] {
-        let reply = store.request(CONTEXT, Method::Put, &path, Some(&body)).await?;
+        let reply = setup.engine.send(CONTEXT, Method::Put, &path, Some(&body)).await?;
         let exists = reply.status == 400 && reason(&reply).contains("already exists");
         if !exists {
-            expect_success(reply)?;
+            CONTEXT.success(reply)?;
         }
     }
     Ok(())
 }
 
-async fn create_index(store: &ElasticsearchStore) -> Result<()> {
-    let layout = &store.layout;
+async fn create_index(setup: &Setup<'_>) -> Result<()> {
+    let layout = &setup.layout;
     let body = if layout.is_kibana() {
         // As Kibana creates it: its index template gives settings and mappings.
         json!({})
@@ -130,25 +140,20 @@ async fn create_index(store: &ElasticsearchStore) -> Result<()> {
             "aliases": { layout.alias(): { "is_hidden": true } }
         })
     };
-    let reply = store
-        .request(CONTEXT, Method::Put, &format!("/{}", encode_segment(layout.concrete_index())), Some(&body))
-        .await?;
+    let reply = setup.engine.send(CONTEXT, Method::Put, &path(&[layout.concrete_index()], ""), Some(&body)).await?;
     match reply.error_type() {
         Some("resource_already_exists_exception") => Ok(()),
         // After an upgrade re-index, the concrete index name can be an alias
         // of the new index: work through it.
         Some("invalid_index_name_exception") if reason(&reply).contains("alias") => Ok(()),
-        _ => expect_success(reply),
+        _ => CONTEXT.success(reply).map(drop),
     }
 }
 
-fn reason(reply: &super::Reply) -> &str {
+fn reason(reply: &Reply) -> &str {
     reply.body.pointer("/error/reason").and_then(Value::as_str).unwrap_or_default()
 }
 
-fn expect_success(reply: super::Reply) -> Result<()> {
-    if reply.is_success() { Ok(()) } else { Err(CONTEXT.unexpected(&reply).into()) }
-}
 
 enum MappingCheck {
     Compatible,
@@ -159,12 +164,9 @@ enum MappingCheck {
 
 /// Compares the index's mappings with ours. Missing fields are added (always
 /// safe); fields of the wrong type are conflicts.
-async fn check_mappings(store: &ElasticsearchStore) -> Result<MappingCheck> {
-    let index = encode_segment(store.layout.concrete_index());
-    let reply = store.request(CONTEXT, Method::Get, &format!("/{index}/_mapping"), None).await?;
-    if !reply.is_success() {
-        return Err(CONTEXT.unexpected(&reply).into());
-    }
+async fn check_mappings(setup: &Setup<'_>) -> Result<MappingCheck> {
+    let index = setup.layout.concrete_index();
+    let reply = setup.engine.expect_success(CONTEXT, Method::Get, &path(&[index, "_mapping"], ""), None).await?;
     let (target, found) = reply
         .body
         .as_object()
@@ -191,11 +193,11 @@ async fn check_mappings(store: &ElasticsearchStore) -> Result<MappingCheck> {
     }
     if !missing.is_empty() {
         let body = json!({ "properties": missing });
-        expect_success(store.request(CONTEXT, Method::Put, &format!("/{index}/_mapping"), Some(&body)).await?)?;
+        setup.engine.expect_success(CONTEXT, Method::Put, &path(&[index, "_mapping"], ""), Some(&body)).await?;
     }
     Ok(if conflicts.is_empty() {
         MappingCheck::Compatible
-    } else if target != store.layout.concrete_index() {
+    } else if target != setup.layout.concrete_index() {
         MappingCheck::AliasConflicts { target, problems: conflicts }
     } else {
         MappingCheck::Conflicts(conflicts)
@@ -229,11 +231,10 @@ const REPAIR_WAIT: Duration = Duration::from_secs(30);
 ///   for writes in flight), so no lock can be taken between count and delete.
 /// - Live locks are counted on the cluster's clock; an unreadable document
 ///   counts as live. Any live lock: the block is lifted and setup refuses.
-async fn repair(store: &ElasticsearchStore, problems: &[String]) -> Result<()> {
-    let marker = take_repair_marker(store, problems).await?;
-    let outcome = repair_alone(store).await;
-    let reply = store.request(CONTEXT, Method::Delete, &format!("/{}", encode_segment(&marker)), None).await;
-    if let Err(err) = reply.and_then(|reply| if reply.status == 404 { Ok(()) } else { expect_success(reply) }) {
+async fn repair(setup: &Setup<'_>, problems: &[String]) -> Result<()> {
+    let marker = take_repair_marker(setup, problems).await?;
+    let outcome = repair_alone(setup).await;
+    if let Err(err) = setup.engine.expect_found(CONTEXT, Method::Delete, &path(&[&marker], ""), None).await {
         tracing::warn!(marker, error = %err, "could not remove the repair marker index; delete it by hand");
     }
     outcome
@@ -241,23 +242,23 @@ async fn repair(store: &ElasticsearchStore, problems: &[String]) -> Result<()> {
 
 /// The marker index a repairer creates first; named outside every lock index
 /// pattern so no template applies to it.
-fn repair_marker(store: &ElasticsearchStore) -> String {
-    format!(".eslock-repair.{}", store.layout.alias().trim_start_matches('.'))
+fn repair_marker(setup: &Setup<'_>) -> String {
+    format!(".eslock-repair.{}", setup.layout.alias().trim_start_matches('.'))
 }
 
-async fn take_repair_marker(store: &ElasticsearchStore, problems: &[String]) -> Result<String> {
-    let marker = repair_marker(store);
+async fn take_repair_marker(setup: &Setup<'_>, problems: &[String]) -> Result<String> {
+    let marker = repair_marker(setup);
     let body = json!({ "settings": { "number_of_shards": 1, "number_of_replicas": 0, "hidden": true } });
     let give_up = tokio::time::Instant::now() + REPAIR_WAIT;
     loop {
-        let reply = store.request(CONTEXT, Method::Put, &format!("/{}", encode_segment(&marker)), Some(&body)).await?;
+        let reply = setup.engine.send(CONTEXT, Method::Put, &path(&[&marker], ""), Some(&body)).await?;
         if reply.error_type() != Some("resource_already_exists_exception") {
-            expect_success(reply)?;
+            CONTEXT.success(reply)?;
             return Ok(marker);
         }
         if tokio::time::Instant::now() >= give_up {
             return Err(incompatible(
-                store,
+                setup,
                 problems,
                 &format!("another process is repairing it, or a repair was interrupted; if none is running, delete the index {marker} and run setup again"),
             ));
@@ -266,29 +267,26 @@ async fn take_repair_marker(store: &ElasticsearchStore, problems: &[String]) -> 
     }
 }
 
-async fn repair_alone(store: &ElasticsearchStore) -> Result<()> {
-    let problems = match check_mappings(store).await? {
+async fn repair_alone(setup: &Setup<'_>) -> Result<()> {
+    let problems = match check_mappings(setup).await? {
         MappingCheck::Compatible => return Ok(()),
         MappingCheck::Conflicts(problems) => problems,
         // Another process made the name an alias meanwhile: leave it be.
         MappingCheck::AliasConflicts { .. } => return Ok(()),
     };
-    let index = encode_segment(store.layout.concrete_index());
+    let index = setup.layout.concrete_index();
     // Once the block request is sent, the engine may have applied it, even
     // if its reply is lost: from here on, every way out but a successful
     // delete lifts the block again.
-    let deleted = match store.request(CONTEXT, Method::Put, &format!("/{index}/_block/write"), None).await {
-        Ok(block) if block.is_not_found() => return create_index(store).await,
-        Ok(block) => match expect_success(block) {
-            Ok(()) => delete_if_no_live_lock(store, &index, &problems).await,
-            Err(err) => Err(err),
-        },
+    let deleted = match setup.engine.expect_found(CONTEXT, Method::Put, &path(&[index, "_block", "write"], ""), None).await {
+        Ok(None) => return create_index(setup).await,
+        Ok(Some(_)) => delete_if_no_live_lock(setup, &problems).await,
         Err(err) => Err(err),
     };
     match deleted {
-        Ok(true) => create_index(store).await,
+        Ok(true) => create_index(setup).await,
         outcome => {
-            lift_write_block(store, &index).await?;
+            lift_write_block(setup).await?;
             outcome.map(drop)
         }
     }
@@ -296,13 +294,13 @@ async fn repair_alone(store: &ElasticsearchStore) -> Result<()> {
 
 /// Lifts the write block a repair set, trying a few times: an index left
 /// read-only would stop every lock operation.
-async fn lift_write_block(store: &ElasticsearchStore, index: &str) -> Result<()> {
+async fn lift_write_block(setup: &Setup<'_>) -> Result<()> {
+    let index = setup.layout.concrete_index();
     let unblock = json!({ "index.blocks.write": false });
     let mut last = None;
     for _ in 0..3 {
-        match store.request(CONTEXT, Method::Put, &format!("/{index}/_settings"), Some(&unblock)).await {
-            Ok(reply) if reply.is_success() || reply.is_not_found() => return Ok(()),
-            Ok(reply) => last = Some(CONTEXT.unexpected(&reply).into()),
+        match setup.engine.expect_found(CONTEXT, Method::Put, &path(&[index, "_settings"], ""), Some(&unblock)).await {
+            Ok(_) => return Ok(()),
             Err(err) => last = Some(err),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -314,44 +312,42 @@ async fn lift_write_block(store: &ElasticsearchStore, index: &str) -> Result<()>
 
 /// With writes blocked: deletes the index if it holds no live lock (`true`),
 /// else returns the error that says so.
-async fn delete_if_no_live_lock(store: &ElasticsearchStore, index: &str, problems: &[String]) -> Result<bool> {
-    let live = count_live_locks(store).await?;
+async fn delete_if_no_live_lock(setup: &Setup<'_>, problems: &[String]) -> Result<bool> {
+    let live = count_live_locks(setup).await?;
     if live > 0 {
         return Err(incompatible(
-            store,
+            setup,
             problems,
             &format!("it holds {live} live lock(s), so it was not repaired; let them expire or release them, then run setup again"),
         ));
     }
-    tracing::warn!(index = store.layout.concrete_index(), problems = ?problems, "lock index has wrong mappings and no live locks; recreating it");
-    let reply = store.request(CONTEXT, Method::Delete, &format!("/{index}"), None).await?;
-    if reply.status != 404 {
-        expect_success(reply)?;
-    }
+    tracing::warn!(index = setup.layout.concrete_index(), problems = ?problems, "lock index has wrong mappings and no live locks; recreating it");
+    setup.engine.expect_found(CONTEXT, Method::Delete, &path(&[setup.layout.concrete_index()], ""), None).await?;
     Ok(true)
 }
 
 /// Locks that have not expired by the cluster's clock, among every document
 /// in the index. A document we cannot read counts as live: when unsure, keep it.
-async fn count_live_locks(store: &ElasticsearchStore) -> Result<usize> {
-    let Some(hits) = store.search_all(CONTEXT, json!({ "match_all": {} })).await? else {
+async fn count_live_locks(setup: &Setup<'_>) -> Result<usize> {
+    let Some(hits) = setup.engine.search_all(CONTEXT, setup.layout.concrete_index(), json!({ "match_all": {} })).await? else {
         return Ok(0);
     };
     // Read after the documents: a lock can only have expired since.
-    let now = store.cluster_now(CONTEXT).await?;
+    let now = setup.engine.cluster_now(CONTEXT).await?;
     Ok(hits
         .iter()
-        .filter(|hit| match Document::read(hit["_id"].as_str().unwrap_or_default(), &hit["_source"]) {
+        .filter(|hit| match Document::from_hit(hit) {
             None => true,
             Some(document) => document.held().is_some_and(|lock| !lock.is_expired_at(now)),
         })
         .count())
 }
 
-fn incompatible(store: &ElasticsearchStore, problems: &[String], advice: &str) -> Error {
-    Error::IncompatibleIndex {
-        index: store.layout.concrete_index().to_string(),
+fn incompatible(setup: &Setup<'_>, problems: &[String], advice: &str) -> Error {
+    IncompatibleIndexError {
+        index: setup.layout.concrete_index().to_string(),
         problems: problems.join("; "),
         advice: advice.to_string(),
     }
+    .into()
 }

@@ -1,11 +1,10 @@
-//! The store conformance suite on the in-memory store.
-
-mod conformance;
+//! The store conformance suite (`eslock_test_support::conformance`) on the
+//! in-memory store, and what only the in-memory store does. No engine needed.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use conformance::{Backend, CountingStore};
+use eslock_test_support::conformance::{Backend, CountingStore};
 use eslock::store::LockStore;
 use eslock::{LockManager, MemoryStore};
 
@@ -31,7 +30,7 @@ fn backend() -> Memory {
     Memory(MemoryStore::new())
 }
 
-conformance_tests!(backend());
+eslock_test_support::conformance_tests!(backend());
 
 /// Issue 7.12: the in-memory store decides expiry on Tokio's clock, the
 /// clock leases count on, so paused-time tests see what production would.

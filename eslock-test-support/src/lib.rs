@@ -1,5 +1,7 @@
-//! Support shared by eslock's integration tests and examples: where the
-//! search engine is, and a client for it.
+//! Support shared by eslock's integration tests (the root package's and
+//! the CLI's), the benchmarks and the fault suite: where the search engine
+//! is and a client for it, unique names, raw requests, and the store
+//! conformance cases ([`conformance`]) every store must pass.
 //!
 //! Tests never skip the engine: when `ELASTICSEARCH_URL` is not set they fail
 //! and say how to run them (`scripts/test` starts a node and sets it).
@@ -8,14 +10,16 @@
 //! traffic to the engine; [`engine`] runs a node whose clock a test steps,
 //! and child processes with a skewed clock.
 
+pub mod conformance;
 pub mod engine;
 pub mod fake;
 pub mod proxy;
+pub mod recorder;
 
 use elasticsearch::Elasticsearch;
 
-/// The variable that names the engine the tests and examples use.
-pub const ENGINE_URL_VAR: &str = "ELASTICSEARCH_URL";
+/// The variable that names the engine the tests use.
+pub const ENGINE_URL_VAR: &str = eslock::store::elasticsearch::URL_VAR;
 
 /// The engine's URL, if one is configured.
 pub fn engine_url() -> Option<String> {
@@ -27,32 +31,32 @@ pub fn client_for(url: &str) -> Elasticsearch {
     eslock::store::elasticsearch::client(url).unwrap_or_else(|err| panic!("{ENGINE_URL_VAR}={url}: {err}"))
 }
 
-/// A client for the engine the tests must run against; panics with
+/// The URL of the engine the tests must run against; panics with
 /// instructions when none is configured, so an engine test can never pass
 /// without an engine.
-pub fn engine_client() -> Elasticsearch {
-    let url = engine_url().unwrap_or_else(|| {
+pub fn required_engine_url() -> String {
+    engine_url().unwrap_or_else(|| {
         panic!(
             "{ENGINE_URL_VAR} is not set: engine tests need a real search engine. \
              Run `scripts/test` (it starts an OpenSearch node), or set {ENGINE_URL_VAR}."
         )
-    });
-    client_for(&url)
+    })
 }
 
-/// The manager the examples use: the cluster in `ELASTICSEARCH_URL` when it
-/// is set, else the embedded in-memory store; with a line that says which.
-pub fn example_manager() -> (eslock::LockManager, String) {
-    match engine_url() {
-        Some(url) => (
-            eslock::LockManager::elasticsearch(client_for(&url)),
-            format!("Elasticsearch/OpenSearch at {url}"),
-        ),
-        None => (
-            eslock::LockManager::in_memory(),
-            format!("in-memory (set {ENGINE_URL_VAR} to use a cluster)"),
-        ),
-    }
+/// A client for the engine the tests must run against (see
+/// [`required_engine_url`]).
+pub fn engine_client() -> Elasticsearch {
+    client_for(&required_engine_url())
+}
+
+/// A manager on the lock index `alias` of the cluster behind `client`.
+pub fn manager_on(client: Elasticsearch, alias: &str) -> eslock::LockManager {
+    eslock::LockManager::builder().store(store_on(client, alias)).build()
+}
+
+/// The store on the lock index `alias` of the cluster behind `client`.
+pub fn store_on(client: Elasticsearch, alias: &str) -> eslock::ElasticsearchStore {
+    eslock::ElasticsearchStore::builder(client).index_name(alias).build()
 }
 
 /// A name no other test uses, for indices and lock ids.

@@ -9,9 +9,9 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use eslock_suite::fake::{FakeEngine, Reply};
+//! use eslock_test_support::fake::{FakeEngine, Reply};
 //! let fake = FakeEngine::start(Reply::html_error_page()).await;
-//! let manager = eslock::LockManager::elasticsearch(eslock_suite::client_for(fake.url()));
+//! let manager = eslock::LockManager::elasticsearch(eslock_test_support::client_for(fake.url()));
 //! assert!(manager.setup().await.is_err());
 //! assert!(fake.requests() > 0);
 //! # }

@@ -1,7 +1,7 @@
 //! The store conformance suite: every case runs against every store
-//! (`store_memory.rs`, `store_elasticsearch.rs`) through a [`Backend`].
-
-#![allow(dead_code)]
+//! (`tests/conformance_memory.rs`, `tests/conformance_elasticsearch.rs`)
+//! through a [`Backend`]; [`conformance_tests!`](crate::conformance_tests)
+//! generates one test per case. A store of your own can run it too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -184,7 +184,7 @@ impl LockStore for AppliedAfterFailure {
 
 /// A lock id no other test uses (with the `/` and `:` that must round-trip).
 pub fn lock_id(name: &str) -> String {
-    eslock_suite::unique_name(&format!("conf/{name}:x"))
+    crate::unique_name(&format!("conf/{name}:x"))
 }
 
 pub fn short(ttl_ms: u64) -> LockOptions {
@@ -213,7 +213,7 @@ where
 pub fn assert_acquisition_error(err: &Error, lock_id: &str) {
     match err {
         Error::Acquisition(acq) => {
-            assert_eq!(acq.lock_id(), lock_id);
+            assert_eq!(acq.lock_id, lock_id);
             assert!(err.to_string().contains(&format!("lock \"{lock_id}\"")), "message: {err}");
         }
         other => panic!("expected an acquisition error for {lock_id}, got {other:?}"),
@@ -228,7 +228,8 @@ pub fn since(earlier: SystemTime, later: SystemTime) -> Duration {
     later.duration_since(earlier).unwrap_or(Duration::ZERO)
 }
 
-/// Generates one `#[tokio::test]` per conformance case for a backend.
+/// Generates one `#[tokio::test]` per conformance case for a backend (the
+/// calling test crate depends on `tokio` with `macros` and `rt-multi-thread`).
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:expr) => {
@@ -280,7 +281,7 @@ macro_rules! conformance_tests {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
-                conformance::cases::$case(&$backend).await;
+                $crate::conformance::cases::$case(&$backend).await;
             }
         )*
     };

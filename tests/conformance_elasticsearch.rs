@@ -1,15 +1,15 @@
-//! The store conformance suite on the real engine (`ELASTICSEARCH_URL`).
-
-mod conformance;
+//! The store conformance suite (`eslock_test_support::conformance`: the
+//! cases every store must pass) on the Elasticsearch store, against the real
+//! engine (`ELASTICSEARCH_URL`). What only the Elasticsearch store does is in
+//! `elasticsearch_specifics.rs`.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
-use conformance::{Backend, CountingStore};
-use eslock::store::elasticsearch::IndexLayout;
+use eslock_test_support::conformance::{Backend, CountingStore};
 use eslock::store::LockStore;
 use eslock::{ElasticsearchStore, LockManager};
-use eslock_suite::{engine_client, unique_name};
+use eslock_test_support::{engine_client, manager_on, store_on, unique_name};
 
 /// Each test gets its own lock index; each manager its own client, like a
 /// separate process.
@@ -19,7 +19,7 @@ struct Engine {
 
 impl Backend for Engine {
     fn manager(&self) -> LockManager {
-        LockManager::builder().elasticsearch(engine_client()).index_name(&self.index).build()
+        manager_on(engine_client(), &self.index)
     }
 
     fn counting_manager(&self) -> (LockManager, Arc<AtomicUsize>) {
@@ -33,7 +33,7 @@ impl Backend for Engine {
 
 impl Engine {
     fn store(&self) -> ElasticsearchStore {
-        ElasticsearchStore::with_layout(engine_client(), IndexLayout::named(&self.index))
+        store_on(engine_client(), &self.index)
     }
 }
 
@@ -41,4 +41,4 @@ fn backend() -> Engine {
     Engine { index: unique_name("conformance") }
 }
 
-conformance_tests!(backend());
+eslock_test_support::conformance_tests!(backend());

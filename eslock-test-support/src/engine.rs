@@ -111,7 +111,7 @@ impl SteppedClockNode {
     }
 
     fn search_node(&self, command: &str) -> Command {
-        let mut search_node = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/search-node"));
+        let mut search_node = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/search-node"));
         search_node.arg(command).arg("--cluster").arg(&self.cluster);
         search_node
     }

@@ -1,20 +1,22 @@
-//! Elasticsearch-specific behaviour on the real engine: index setup and its
-//! repair rules, Kibana's document format, and typed backend errors.
+//! What only the Elasticsearch store does, on the real engine: index setup
+//! and its repair rules, Kibana's document format, typed backend errors. The
+//! behaviour every store shares is the conformance suite
+//! (`conformance_elasticsearch.rs`).
 
 use std::time::{Duration, SystemTime};
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
 use elasticsearch::http::headers::HeaderMap;
-use eslock::{Error, LockManager, LockOptions, Operation};
-use eslock_suite::{engine_client, unique_name};
+use eslock::{ElasticsearchStore, Error, LockManager, LockOptions, Operation};
+use eslock_test_support::{engine_client, unique_name};
 use futures::future::join_all;
 use serde_json::json;
 
-use eslock_suite::raw_request as raw;
+use eslock_test_support::raw_request as raw;
 
 fn manager_on(alias: &str) -> LockManager {
-    LockManager::builder().elasticsearch(engine_client()).index_name(alias).build()
+    eslock_test_support::manager_on(engine_client(), alias)
 }
 
 fn iso(time: SystemTime) -> String {
@@ -99,7 +101,7 @@ async fn wrong_mappings_with_a_live_lock_are_reported_not_repaired() {
 
     let err = manager_on(&alias).setup().await.unwrap_err();
     match &err {
-        Error::IncompatibleIndex { index: reported, problems, .. } => {
+        Error::IncompatibleIndex(eslock::IncompatibleIndexError { index: reported, problems, .. }) => {
             assert_eq!(reported, &index);
             assert!(problems.contains("`token` is text"), "{problems}");
         }
@@ -152,14 +154,14 @@ async fn engine_errors_are_typed_with_operation_and_lock_id() {
     let err = manager.acquire("closed-lock", LockOptions::default()).await.unwrap_err();
     let Error::Backend(backend) = &err else { panic!("{err:?}") };
     assert_eq!(backend.operation(), Operation::Acquire);
-    assert_eq!(backend.lock_id(), Some("closed-lock"));
+    assert_eq!(backend.lock_id().map(|id| id.as_str()), Some("closed-lock"));
     assert_eq!(backend.status(), Some(400));
     assert!(err.to_string().contains("acquire of lock \"closed-lock\""), "{err}");
 }
 
 #[tokio::test]
 async fn unreachable_engine_is_a_backend_error() {
-    let client = eslock_suite::client_for("http://127.0.0.1:9");
+    let client = eslock_test_support::client_for("http://127.0.0.1:9");
     let manager = LockManager::elasticsearch(client);
     let err = manager.acquire("anything", LockOptions::default()).await.unwrap_err();
     let Error::Backend(backend) = &err else { panic!("{err:?}") };
@@ -219,13 +221,13 @@ async fn concurrent_repairs_never_drop_a_live_lock() {
 /// must not then delete the index A's lock lives in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_repairer_cannot_delete_a_newer_index() {
-    use eslock_suite::proxy::{FaultProxy, Mode};
+    use eslock_test_support::proxy::{FaultProxy, Mode};
     let alias = unique_name("repair-paused");
     let index = format!("{alias}-000001");
     create_wrong_index(&engine_client(), &index, SystemTime::now() - Duration::from_secs(60)).await;
-    let proxy = FaultProxy::start(&eslock_suite::engine_url().unwrap()).await;
+    let proxy = FaultProxy::start(&eslock_test_support::engine_url().unwrap()).await;
     proxy.set_mode(Mode::DelayReplies(Duration::from_millis(700)));
-    let slow = LockManager::builder().elasticsearch(eslock_suite::client_for(proxy.url())).index_name(&alias).build();
+    let slow = eslock_test_support::manager_on(eslock_test_support::client_for(proxy.url()), &alias);
     let repairer_b = tokio::spawn(async move { slow.setup().await });
     // B's count has reached the engine; its reply is on the way, late.
     let counted = async {
@@ -267,7 +269,7 @@ async fn repair_sees_a_live_lock_behind_ten_thousand_expired_ones() {
     assert_eq!(response.status_code().as_u16(), 200);
 
     let err = manager_on(&alias).setup().await.unwrap_err();
-    assert!(matches!(&err, Error::IncompatibleIndex { .. }) && err.to_string().contains("1 live lock"), "{err}");
+    assert!(matches!(&err, Error::IncompatibleIndex(_)) && err.to_string().contains("1 live lock"), "{err}");
     let (status, doc) = raw(&client, Method::Get, &format!("/{index}/_doc/lock-10049"), None).await;
     assert_eq!(status, 200, "the live lock survives");
     assert_eq!(doc["_source"]["token"], "t10049");
@@ -312,11 +314,11 @@ async fn the_longest_accepted_ttl_round_trips() {
 /// layout: warnings announce what the engine's next major version refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lock_operations_draw_no_deprecation_warnings() {
-    use eslock_suite::proxy::FaultProxy;
-    let proxy = FaultProxy::start(&eslock_suite::engine_url().unwrap()).await;
-    let client = || eslock_suite::client_for(proxy.url());
-    let default_layout = LockManager::builder().elasticsearch(client()).index_name(unique_name("warnings")).build();
-    let kibana = LockManager::builder().elasticsearch(client()).kibana_compatible().build();
+    use eslock_test_support::proxy::FaultProxy;
+    let proxy = FaultProxy::start(&eslock_test_support::engine_url().unwrap()).await;
+    let client = || eslock_test_support::client_for(proxy.url());
+    let default_layout = eslock_test_support::manager_on(client(), &unique_name("warnings"));
+    let kibana = LockManager::builder().store(ElasticsearchStore::builder(client()).kibana_compatible().build()).build();
     for manager in [default_layout, kibana] {
         let id = unique_name("warn");
         manager.setup().await.unwrap();
@@ -359,7 +361,7 @@ async fn a_lock_index_name_that_is_an_alias_is_worked_through() {
             assert!(lease.release().await.unwrap());
         } else {
             let err = manager.setup().await.unwrap_err();
-            assert!(matches!(&err, Error::IncompatibleIndex { .. }) && err.to_string().contains("alias"), "{err}");
+            assert!(matches!(&err, Error::IncompatibleIndex(_)) && err.to_string().contains("alias"), "{err}");
         }
         let (status, settings) = raw(&client, Method::Get, &format!("/{target}/_settings"), None).await;
         assert_eq!(status, 200, "the alias's target is never deleted");

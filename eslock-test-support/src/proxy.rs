@@ -4,9 +4,9 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use eslock_suite::proxy::{FaultProxy, Mode};
+//! use eslock_test_support::proxy::{FaultProxy, Mode};
 //! let proxy = FaultProxy::start("http://127.0.0.1:9200").await;
-//! let client = eslock_suite::client_for(proxy.url());
+//! let client = eslock_test_support::client_for(proxy.url());
 //! proxy.set_mode(Mode::HoldReplies); // the engine executes requests, the client hears nothing
 //! // ...
 //! proxy.set_mode(Mode::Pass);        // the held replies arrive, in order
