@@ -10,8 +10,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::backoff::Backoff;
-use crate::error::Result;
-use crate::handoff::{Handoff, Offer};
+use crate::error::{BackendError, Operation, Result};
+use crate::handoff::{Handoff, Next, Offer};
 use crate::local::Local;
 use crate::pending::PendingGuard;
 use crate::store::{HandOver, LockStore, Renewal};
@@ -395,15 +395,33 @@ impl Drop for Lease {
 impl Shared {
     /// Gives the lock back: to the first local waiter for it if there is
     /// one, else to the store. Whether it was still ours.
-    async fn give_back(&self) -> Result<bool> {
-        if let Some(handoff) = self.local.waiters.first(&self.lock_id) {
-            return self.hand_over(handoff).await;
+    async fn give_back(self: &Arc<Self>) -> Result<bool> {
+        match self.local.waiters.next(&self.lock_id) {
+            Next::HandOver(handoff) => {
+                // In a task of its own: a caller who stops waiting for the
+                // release cannot cut the hand-over off between the store's
+                // grant and the waiter (the new token would be lost with it).
+                let shared = Arc::clone(self);
+                let guard = self.local.pending.start(self.lock_id.as_str());
+                let task = tokio::spawn(async move {
+                    let handed = shared.hand_over(handoff).await;
+                    drop(guard);
+                    handed
+                });
+                match task.await {
+                    Ok(handed) => handed,
+                    Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                    Err(_) => Err(BackendError::new(Operation::Release, Some(&self.lock_id), "the runtime shut down during the hand-over").into()),
+                }
+            }
+            Next::Release { wake_local_waiters } => {
+                let released = self.local.store.release(&self.lock_id, &self.token).await?;
+                if released && wake_local_waiters {
+                    self.local.pending.released();
+                }
+                Ok(released)
+            }
         }
-        let released = self.local.store.release(&self.lock_id, &self.token).await?;
-        if released {
-            self.local.pending.released();
-        }
-        Ok(released)
     }
 
     /// Passes the lock to a local waiter in one store request, and tells

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::backoff::Backoff;
 use crate::error::{BackendError, Error, LeaseLostError, LockAcquisitionError, Operation, Result};
-use crate::handoff::{Offer, Place};
+use crate::handoff::{IDLE_POLLING, Offer, Place};
 use crate::id::LockId;
 use crate::info::LockInfo;
 use crate::lease::{Claim, Giveback, Lease, LeaseHandle, schedule_release};
@@ -24,6 +24,9 @@ use crate::telemetry::{self, Acquisition};
 use crate::store::elasticsearch::{Connection, ElasticsearchStore};
 use crate::store::memory::MemoryStore;
 use crate::store::{AcquireOutcome, AcquireRequest, LockStore};
+
+/// The longest pause between two polls of a waiting acquisition.
+const MAX_WAIT_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Acquires, inspects and releases distributed locks. Cheap to clone; clones
 /// share the store.
@@ -232,16 +235,24 @@ impl LockManager {
     }
 
     async fn acquire_resolved(&self, lock_id: LockId, options: &ResolvedOptions, started: Instant) -> Result<Lease> {
-        let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+        let mut backoff = Backoff::new(Duration::from_millis(50), MAX_WAIT_BACKOFF);
         // Our place among this process's waiters for the id, once we wait.
         let mut place: Option<Place> = None;
         loop {
+            // After a run of hand-overs between this process's waiters, they
+            // leave the lock to waiters elsewhere for a moment.
+            if let (Some(wait), Some(until)) = (options.wait, self.inner.local.waiters.yielding(&lock_id)) {
+                tokio::time::sleep_until(until.min(started + wait)).await;
+            }
             // Our own unfinished work on this id (a release scheduled by a
             // dropped lease, an acquire whose caller went away) goes first.
             self.inner.local.pending.settled(lock_id.as_str()).await;
             // Subscribed before the attempt: a local release after its reply
             // still wakes the wait below.
             let mut local_release = self.inner.local.pending.releases();
+            if let Some(place) = &place {
+                place.polling();
+            }
             let sent = Instant::now();
             let holder = match self.attempt(&lock_id, options).await? {
                 Attempt::Granted(claim) => {
@@ -276,9 +287,11 @@ impl LockManager {
     }
 
     /// Waits until this waiter should try again, or a release in this
-    /// process offers it the lock. Only the first local waiter polls the
-    /// store (after its backoff, or at once when a local lock is released);
-    /// the others wait for an offer or for their turn, at most `remaining`.
+    /// process offers it the lock. The first local waiter polls the store
+    /// (after its backoff, or at once when a local lock is released); the
+    /// others wait for an offer or for their turn, and poll only when
+    /// nobody in the queue did for [`IDLE_POLLING`] (a first waiter whose
+    /// future nobody polls must not hold them up). At most `remaining`.
     async fn wait_turn(
         place: &mut Place,
         local_release: &mut tokio::sync::watch::Receiver<u64>,
@@ -290,9 +303,13 @@ impl LockManager {
         loop {
             let first = place.is_first();
             let mut turns = place.turns();
-            let wake = if first { Instant::now() + backoff.next_delay().min(holder.expires_in()) } else { deadline };
+            let wake = Instant::now() + if first { backoff.next_delay().min(holder.expires_in()) } else { IDLE_POLLING };
             tokio::select! {
-                () = tokio::time::sleep_until(wake.min(deadline)) => return None,
+                () = tokio::time::sleep_until(wake.min(deadline)) => {
+                    if first || wake >= deadline || place.polling_is_idle() {
+                        return None;
+                    }
+                }
                 // A lock of this process was released: try now.
                 Ok(()) = local_release.changed(), if first => return None,
                 // Someone left the queue: poll at once if this waiter is first now.

@@ -24,9 +24,17 @@ const GATHER_WINDOW: Duration = Duration::from_millis(5);
 #[derive(Debug)]
 pub(crate) struct Renewals {
     store: Arc<dyn LockStore>,
-    queue: Mutex<Vec<Queued>>,
+    queue: Mutex<Queue>,
     /// Bumped when a batch starts to gather.
     gathering: watch::Sender<u64>,
+}
+
+/// The renewals waiting for the next batch, and whether a task is
+/// gathering them (it sends them when its window ends).
+#[derive(Debug, Default)]
+struct Queue {
+    renewals: Vec<Queued>,
+    gathering: bool,
 }
 
 /// A renewal waiting for its batch, and where its outcome goes.
@@ -40,7 +48,7 @@ impl Renewals {
     pub(crate) fn new(store: Arc<dyn LockStore>) -> Self {
         Renewals {
             store,
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::new(Queue::default()),
             gathering: watch::channel(0).0,
         }
     }
@@ -59,15 +67,15 @@ impl Renewals {
         let window = (renewal.ttl / 20).min(GATHER_WINDOW);
         let first = {
             let mut queue = self.queue();
-            queue.push(Queued { renewal, outcome });
-            queue.len() == 1
+            queue.renewals.push(Queued { renewal, outcome });
+            !std::mem::replace(&mut queue.gathering, true)
         };
         if first {
             self.gathering.send_modify(|count| *count = count.wrapping_add(1));
-            let renewals = Arc::clone(self);
+            let gatherer = Gatherer { renewals: Arc::clone(self), took_batch: false };
             tokio::spawn(async move {
                 tokio::time::sleep(window).await;
-                renewals.send_batch().await;
+                gatherer.send_batch().await;
             });
         }
         reply.await.unwrap_or_else(|_| {
@@ -75,11 +83,44 @@ impl Renewals {
         })
     }
 
+    /// Takes the queued renewals; the next renewal starts a new batch.
+    fn take_batch(&self) -> Vec<Queued> {
+        let mut queue = self.queue();
+        queue.gathering = false;
+        std::mem::take(&mut queue.renewals)
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        // Pushes and takes are single steps: poisoning cannot leave it half-changed.
+        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The task that gathers a batch and sends it. Dropped before it took the
+/// batch (its runtime shut down during the window), it fails the renewals
+/// gathered so far, so that later renewals start a batch of their own
+/// rather than join one that is never sent.
+struct Gatherer {
+    renewals: Arc<Renewals>,
+    took_batch: bool,
+}
+
+impl Drop for Gatherer {
+    fn drop(&mut self) {
+        if !self.took_batch {
+            // Their outcome senders drop with them: each renewal sees an error.
+            drop(self.renewals.take_batch());
+        }
+    }
+}
+
+impl Gatherer {
     /// Sends every queued renewal in one store call and hands out the outcomes.
-    async fn send_batch(&self) {
-        let batch = std::mem::take(&mut *self.queue());
+    async fn send_batch(mut self) {
+        let batch = self.renewals.take_batch();
+        self.took_batch = true;
         let renewals: Vec<Renewal> = batch.iter().map(|queued| queued.renewal.clone()).collect();
-        let outcomes = self.store.extend_many(&renewals).await;
+        let outcomes = self.renewals.store.extend_many(&renewals).await;
         let outcomes: Vec<Result<Option<LockInfo>>> = match outcomes {
             Ok(outcomes) if outcomes.len() == batch.len() => outcomes,
             Ok(outcomes) => {
@@ -95,11 +136,6 @@ impl Renewals {
             // A lease that stopped waiting has settled its renewal as unknown.
             let _ = queued.outcome.send(outcome);
         }
-    }
-
-    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued>> {
-        // Pushes and takes are single steps: poisoning cannot leave it half-changed.
-        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -123,6 +123,11 @@ impl State {
         ours
     }
 
+    /// Whether `request`'s token was given up on: it may never take the lock.
+    fn is_abandoned(&self, request: &AcquireRequest) -> bool {
+        self.abandoned.get(request.lock_id.as_str()).is_some_and(|tokens| tokens.contains(&request.token))
+    }
+
     /// Gives the lock to `request.token` (the caller checked it is free).
     fn grant(&mut self, request: &AcquireRequest, now: Instant) -> LockInfo {
         let wall = self.clock.wall(now);
@@ -163,7 +168,7 @@ impl LockStore for MemoryStore {
     fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
         let now = Instant::now();
         let mut state = self.state();
-        let abandoned = state.abandoned.get(request.lock_id.as_str()).is_some_and(|tokens| tokens.contains(&request.token));
+        let abandoned = state.is_abandoned(request);
         let holder = state.live(request.lock_id.as_str(), now).map(|held| held.info.clone());
         if abandoned || holder.is_some() {
             return ready(AcquireOutcome::Held(holder));
@@ -176,6 +181,10 @@ impl LockStore for MemoryStore {
         let mut state = self.state();
         if !state.release(lock_id.as_str(), token, false) {
             return ready(HandOver::NotHeld);
+        }
+        // A late copy of a hand-over given up on: the release alone.
+        if state.is_abandoned(next) {
+            return ready(HandOver::Released);
         }
         ready(HandOver::HandedOver(state.grant(next, Instant::now())))
     }

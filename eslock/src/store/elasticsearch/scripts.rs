@@ -79,13 +79,23 @@ if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._so
 /// `params.next_token`, as a release followed by an acquire with no moment
 /// in between: the old token is recorded as released (in `releasedBy`,
 /// with this call's id, and among the abandoned tokens), and the new holder
-/// gets the next fencing token. A no-op when `params.token` does not hold
-/// the lock, including a retry of a hand-over already done.
+/// gets the next fencing token. A new token already abandoned (its
+/// hand-over failed and was given up, and this is a late copy) only gets
+/// the release. A no-op when `params.token` does not hold the lock,
+/// including a retry of a hand-over already done.
 const HAND_OVER_BODY: &str = "
 if (ctx._source.token != null && ctx._source.token == params.token) {
+  long now = System.currentTimeMillis();
+  boolean refused = ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.next_token);
   remember(ctx._source, 'abandonedTokens', params.token, 64);
   remember(ctx._source, 'releasedBy', params.release_id, 16);
-  grant(ctx._source, params.next_token, params.metadata, params.ttl, System.currentTimeMillis());
+  if (refused) {
+    ctx._source.remove('token');
+    ctx._source.remove('metadata');
+    ctx._source.expiresAt = Instant.ofEpochMilli(now - 1L).toString();
+  } else {
+    grant(ctx._source, params.next_token, params.metadata, params.ttl, now);
+  }
 } else {
   ctx.op = 'none';
 }
