@@ -8,13 +8,16 @@
 //! The lock id, duration and metadata rules are `eslock-rules`, the same
 //! crate the runtime validates with, so the compile-time and run-time checks
 //! cannot disagree.
+//!
+//! Layout (as `tracing-attributes` and `thiserror`): `attr` and `names`
+//! read the syntax, `valid` holds every check, `expand` generates code.
 
 use proc_macro::TokenStream;
-use syn::{ItemFn, parse_macro_input};
 
 mod attr;
 mod expand;
 mod names;
+mod valid;
 
 /// Runs an `async fn` only while it holds a cluster-wide lock.
 ///
@@ -45,9 +48,20 @@ mod names;
 ///   its completion so later boots skip it.
 #[proc_macro_attribute]
 pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = parse_macro_input!(args as attr::ExclusiveArgs);
-    let function = parse_macro_input!(item as ItemFn);
-    expand::exclusive(args, function).unwrap_or_else(syn::Error::into_compile_error).into()
+    let item = proc_macro2::TokenStream::from(item);
+    let valid = syn::parse::<attr::Args>(args)
+        .and_then(|args| Ok((args, syn::parse2(item.clone())?)))
+        .and_then(|(args, function)| valid::exclusive(args, function));
+    match valid {
+        Ok(valid) => expand::exclusive(valid).into(),
+        // The item as written beside the error (as tokio and tracing do):
+        // IDEs keep the body, and callers get no "cannot find function".
+        Err(error) => {
+            let mut output = error.into_compile_error();
+            output.extend(item);
+            output.into()
+        }
+    }
 }
 
 /// Declares typed lock names, checked at compile time.
@@ -66,6 +80,8 @@ pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
 /// does not resolve.
 #[proc_macro]
 pub fn lock_names(input: TokenStream) -> TokenStream {
-    let names = parse_macro_input!(input as names::LockNames);
-    names::expand(names).unwrap_or_else(syn::Error::into_compile_error).into()
+    match syn::parse::<names::LockNames>(input).and_then(valid::lock_names) {
+        Ok(names) => expand::lock_names(names).into(),
+        Err(error) => error.into_compile_error().into(),
+    }
 }
