@@ -44,8 +44,13 @@ mod valid;
 /// - `manager = <expr>`: the `LockManager` to use (`&self.locks`); without
 ///   it, the one installed with `eslock::install`, or `Error::NotConfigured`;
 /// - `startup`: register the function as a start-up task for
-///   `eslock::run_startup_tasks` (it must take no arguments); `once`: record
-///   its completion so later boots skip it.
+///   `eslock::run_startup_tasks` (a free or associated function without
+///   `self`, arguments or type parameters); `once`: record its completion
+///   (a marker lock `<id>:done`, so the id may have at most 250 characters)
+///   so later boots skip it.
+///
+/// Every problem is a compile error on the offending token; the function is
+/// still emitted as written beside the error.
 #[proc_macro_attribute]
 pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = proc_macro2::TokenStream::from(item);
@@ -76,8 +81,13 @@ pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
 /// async fn reindex(source: &str) -> Result<(), eslock::Error> { Ok(()) }
 /// ```
 ///
-/// Invalid ids and ids declared twice are compile errors; a misspelled name
-/// does not resolve.
+/// A complete id becomes an `eslock::LockName`, usable wherever a lock id is
+/// expected; an id with `{placeholders}` becomes an `eslock::LockTemplate`,
+/// which is not a lock id until filled (by `#[exclusive]` from the
+/// function's parameters, or with `LockTemplate::fill`). Invalid ids and ids
+/// declared twice are compile errors; a misspelled name does not resolve, and
+/// a placeholder that names no parameter of the `#[exclusive]` function is a
+/// compile error naming both.
 #[proc_macro]
 pub fn lock_names(input: TokenStream) -> TokenStream {
     match syn::parse::<names::LockNames>(input).and_then(valid::lock_names) {
