@@ -1,54 +1,32 @@
-//! Generates the code for `#[exclusive]`: the function keeps its signature,
-//! attributes and docs, and its body runs inside `LockManager::with_lock`.
+//! Generates code from what `valid.rs` accepted. `#[exclusive]`: the function
+//! keeps its signature, attributes and docs, and its body runs inside
+//! `LockManager::with_lock`. `lock_names!`: one constant per name. Generated
+//! code names hidden helpers only through `::eslock::__private`.
 
 use eslock_rules::Segment;
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, ItemFn, Pat, ReturnType, Type};
 
-use crate::attr::{ExclusiveArgs, LockSpec, MetadataEntry};
+use crate::valid::{self, Exclusive, Lock, Metadata, ValidName};
 
-pub fn exclusive(args: ExclusiveArgs, function: ItemFn) -> syn::Result<TokenStream> {
-    let signature = &function.sig;
-    if signature.asyncness.is_none() {
-        return Err(syn::Error::new(
-            signature.fn_token.span(),
-            "#[exclusive] works on `async fn` only: the lock is held across awaits; write `async fn`",
-        ));
-    }
-    let return_type = result_type(&signature.output)?;
-    let parameters = parameter_names(&function);
-    if let Some(startup) = args.startup {
-        if !signature.inputs.is_empty() {
-            let mut error = syn::Error::new(
-                signature.inputs.span(),
-                "start-up tasks take no arguments: the start-up runner has nothing to pass; read what the task needs from statics or its environment",
-            );
-            error.combine(syn::Error::new(startup, "marked as a start-up task here"));
-            return Err(error);
-        }
-    }
+pub fn exclusive(exclusive: Exclusive) -> TokenStream {
+    let Exclusive { function, return_type, .. } = &exclusive;
 
-    // Conversions of eslock's errors into the function's error type are
-    // spanned on the return type, where a missing `From` impl is reported.
-    let from = quote_spanned! {return_type.span()=> ::core::convert::From::from };
-    let lock_id = lock_id_expr(&args.lock, &parameters, &from)?;
-    let options = options_expr(&args);
-    let manager = match &args.manager {
+    // `E::from(error)` for the function's error type `E`, spanned on the
+    // return type, where a missing `From` impl is reported.
+    let lock_error = quote_spanned! {return_type.span()=> ::eslock::__private::lock_error(error) };
+    let lock_id = lock_id_expr(&exclusive, &lock_error);
+    let options = options_expr(&exclusive);
+    let manager = match &exclusive.manager {
         Some(expr) => quote_spanned! {expr.span()=> ::eslock::__private::manager_of(&(#expr)) },
         None => quote! {
             match ::eslock::installed() {
                 ::core::result::Result::Ok(manager) => ::core::clone::Clone::clone(manager),
-                #[allow(clippy::useless_conversion)]
-                ::core::result::Result::Err(error) => return ::core::result::Result::Err(#from(error)),
+                ::core::result::Result::Err(error) => return ::core::result::Result::Err(#lock_error),
             }
         },
     };
-
-    let attrs = &function.attrs;
-    let vis = &function.vis;
-    let block = &function.block;
 
     // The body, run under the lock. The never-taken `return` pins the async
     // block's output type so that `?` inside the body infers as written.
@@ -69,90 +47,75 @@ pub fn exclusive(args: ExclusiveArgs, function: ItemFn) -> syn::Result<TokenStre
                 .await
             {
                 ::core::result::Result::Ok(output) => output,
-                #[allow(clippy::useless_conversion)]
-                ::core::result::Result::Err(error) => ::core::result::Result::Err(#from(error)),
+                ::core::result::Result::Err(error) => ::core::result::Result::Err(#lock_error),
             }
         }
     };
 
-    if args.startup.is_none() {
+    let attrs = &function.attrs;
+    let vis = &function.vis;
+    let signature = &function.sig;
+    let block = &function.block;
+    let Some(startup) = &exclusive.startup else {
         let body = locked(quote! { #block });
-        return Ok(quote! {
+        return quote! {
             #(#attrs)*
             #vis #signature {
                 #body
             }
-        });
-    }
+        };
+    };
 
-    // A start-up task: the body lives in a hidden function that the runner
-    // calls under the lock; the function itself stays callable and locks.
+    // A start-up task: the body becomes a function that the runner calls
+    // under its own lock; the function itself stays callable and locks.
+    // Both that function and the registration are items inside the body, so
+    // that an associated function in an `impl` block works like a free one.
     let name = &signature.ident;
-    let inner = format_ident!("__eslock_startup_{}", name);
-    let body = locked(quote! { #inner().await });
-    let literal_id = template_expr(&args.lock);
-    let once = args.once.is_some();
-    let ttl = optional_duration(args.ttl);
-    let wait = optional_duration(args.wait);
-    Ok(quote! {
-        #[doc(hidden)]
-        #[allow(non_snake_case)]
-        async fn #inner() -> #return_type #block
-
+    let once = startup.once;
+    let lock_id = match &exclusive.lock {
+        Lock::Literal { literal, .. } => quote! { #literal },
+        // Only a complete `LockName` fits, and it may be too long for a
+        // `once` marker: a panic in a constant is the compile error.
+        Lock::Named(path) => quote_spanned! {path.span()=>
+            match ::eslock::__private::startup_lock_id(&#path, #once) {
+                ::core::result::Result::Ok(id) => id,
+                ::core::result::Result::Err(problem) => ::core::panic!("{}", problem),
+            }
+        },
+    };
+    let ttl = optional_duration(exclusive.ttl);
+    let wait = optional_duration(exclusive.wait);
+    let body = locked(quote! { __eslock_task().await });
+    quote! {
         #(#attrs)*
         #vis #signature {
+            async fn __eslock_task() -> #return_type #block
+
+            const ESLOCK_STARTUP_LOCK_ID: &str = #lock_id;
+            ::eslock::__private::inventory::submit! {
+                ::eslock::__private::startup_task(
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
+                    ESLOCK_STARTUP_LOCK_ID,
+                    #once,
+                    #ttl,
+                    #wait,
+                    || ::std::boxed::Box::pin(async {
+                        __eslock_task().await.map(|_| ()).map_err(|error| ::std::string::ToString::to_string(&error))
+                    }),
+                )
+            }
+
             #body
         }
-
-        ::eslock::__private::inventory::submit! {
-            ::eslock::StartupTask::__new(
-                ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#name)),
-                #literal_id,
-                #once,
-                #ttl,
-                #wait,
-                || ::std::boxed::Box::pin(async {
-                    #inner().await.map(|_| ()).map_err(|error| ::std::string::ToString::to_string(&error))
-                }),
-            )
-        }
-    })
-}
-
-/// `-> Result<T, E>` (any path ending in `Result`); anything else is an error.
-fn result_type(output: &ReturnType) -> syn::Result<&Type> {
-    let message = "#[exclusive] functions must return Result<T, E> with E: From<eslock::Error>, \
-                   so that a held lock can be returned as an error";
-    match output {
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Result") => Ok(ty),
-            other => Err(syn::Error::new(other.span(), message)),
-        },
-        ReturnType::Default => Err(syn::Error::new(output.span(), message)),
     }
 }
 
-/// Names of the parameters that are plain identifiers (`self` excluded).
-fn parameter_names(function: &ItemFn) -> Vec<syn::Ident> {
-    function
-        .sig
-        .inputs
-        .iter()
-        .filter_map(|input| match input {
-            FnArg::Typed(typed) => match &*typed.pat {
-                Pat::Ident(ident) => Some(ident.ident.clone()),
-                _ => None,
-            },
-            FnArg::Receiver(_) => None,
-        })
-        .collect()
-}
-
-fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident], from: &TokenStream) -> syn::Result<TokenStream> {
-    match lock {
-        LockSpec::Literal { literal, segments } => {
+fn lock_id_expr(exclusive: &Exclusive, lock_error: &TokenStream) -> TokenStream {
+    let parameters = &exclusive.parameters;
+    match &exclusive.lock {
+        Lock::Literal { literal, segments } => {
             if !segments.iter().any(|s| matches!(s, Segment::Placeholder(_))) {
-                return Ok(quote! { #literal });
+                return quote! { #literal };
             }
             let mut format = String::new();
             let mut values = Vec::new();
@@ -160,80 +123,86 @@ fn lock_id_expr(lock: &LockSpec, parameters: &[syn::Ident], from: &TokenStream) 
                 match segment {
                     Segment::Literal(text) => format.push_str(&text.replace('{', "{{").replace('}', "}}")),
                     Segment::Placeholder(name) => {
-                        let Some(parameter) = parameters.iter().find(|p| *p == name) else {
-                            let known = parameters.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ");
-                            return Err(syn::Error::new(
-                                literal.span(),
-                                format!(
-                                    "placeholder {{{name}}} names no parameter of this function; {}",
-                                    if known.is_empty() { "it has none".to_string() } else { format!("its parameters are: {known}") }
-                                ),
-                            ));
-                        };
                         format.push_str("{}");
-                        values.push(parameter.clone());
+                        values.push(parameters.iter().find(|p| *p == name).expect("validated: placeholders are parameters"));
                     }
                 }
             }
-            Ok(quote! { ::std::format!(#format, #(#values),*) })
+            quote! { ::std::format!(#format, #(#values),*) }
         }
-        LockSpec::Named(path) => {
+        Lock::Named(path) => {
             let names: Vec<String> = parameters.iter().map(|p| p.to_string()).collect();
+            let parameter_list = valid::parameter_list(parameters);
             let arms = parameters.iter().map(|parameter| {
                 let name = parameter.to_string();
                 quote! { #name => (&&::eslock::__private::Displayed(&#parameter)).eslock_display(), }
             });
-            Ok(quote_spanned! {path.span()=>
+            // The placeholders of a declared name are known only to the
+            // compiler: it checks them here, and the panic is the error.
+            let check = if exclusive.startup.is_none() {
+                quote_spanned! {path.span()=>
+                    const ESLOCK_PLACEHOLDERS_ARE_PARAMETERS: () = if let ::core::option::Option::Some(message) =
+                        ::eslock::__private::check_placeholders(
+                            #path.name(), #path.template(), #path.placeholders(), &[#(#names),*], #parameter_list,
+                        )
+                    {
+                        ::core::panic!("{}", message.as_str());
+                    };
+                    #[allow(clippy::let_unit_value)]
+                    let () = ESLOCK_PLACEHOLDERS_ARE_PARAMETERS;
+                }
+            } else {
+                // A start-up task's name is checked by `startup_lock_id`.
+                quote! {}
+            };
+            quote_spanned! {path.span()=>
                 {
-                    const _: () = ::core::assert!(
-                        ::eslock::__private::placeholders_are_known(#path.template(), &[#(#names),*]),
-                        "a {{placeholder}} of this lock name names no parameter of the function"
-                    );
+                    #check
                     #[allow(unused_imports)]
                     use ::eslock::__private::{ViaDisplay as _, ViaFallback as _};
-                    match #path.fill(|placeholder: &str| match placeholder { #(#arms)* _ => ::core::option::Option::None }) {
+                    let __eslock_value = |placeholder: &str| match placeholder { #(#arms)* _ => ::core::option::Option::None };
+                    match ::eslock::__private::Declared::lock_id(&#path, &__eslock_value) {
                         ::core::result::Result::Ok(id) => id,
-                        #[allow(clippy::useless_conversion)]
-                ::core::result::Result::Err(error) => return ::core::result::Result::Err(#from(error)),
+                        ::core::result::Result::Err(error) => return ::core::result::Result::Err(#lock_error),
                     }
                 }
-            })
+            }
         }
     }
 }
 
 /// The lock id as written: a literal template, or a `lock_names!` name's.
-fn template_expr(lock: &LockSpec) -> TokenStream {
+fn template_expr(lock: &Lock) -> TokenStream {
     match lock {
-        LockSpec::Literal { literal, .. } => quote! { #literal },
-        LockSpec::Named(path) => quote! { #path.template() },
+        Lock::Literal { literal, .. } => quote! { #literal },
+        Lock::Named(path) => quote! { #path.template() },
     }
 }
 
+fn duration_expr(duration: std::time::Duration) -> TokenStream {
+    let millis = duration.as_millis() as u64;
+    quote! { ::core::time::Duration::from_millis(#millis) }
+}
+
 fn optional_duration(duration: Option<std::time::Duration>) -> TokenStream {
-    match duration {
-        Some(duration) => {
-            let millis = duration.as_millis() as u64;
-            quote! { ::core::option::Option::Some(::core::time::Duration::from_millis(#millis)) }
-        }
+    match duration.map(duration_expr) {
+        Some(duration) => quote! { ::core::option::Option::Some(#duration) },
         None => quote! { ::core::option::Option::None },
     }
 }
 
-fn options_expr(args: &ExclusiveArgs) -> TokenStream {
+fn options_expr(exclusive: &Exclusive) -> TokenStream {
     // The template, not the rendered id, labels metrics: bounded cardinality.
-    let label = template_expr(&args.lock);
+    let label = template_expr(&exclusive.lock);
     let mut options = quote! { ::eslock::LockOptions::default().label(#label) };
-    if let Some(ttl) = args.ttl {
-        let millis = ttl.as_millis() as u64;
-        options = quote! { #options.ttl(::core::time::Duration::from_millis(#millis)) };
+    if let Some(ttl) = exclusive.ttl.map(duration_expr) {
+        options = quote! { #options.ttl(#ttl) };
     }
-    if let Some(wait) = args.wait {
-        let millis = wait.as_millis() as u64;
-        options = quote! { #options.wait(::core::time::Duration::from_millis(#millis)) };
+    if let Some(wait) = exclusive.wait.map(duration_expr) {
+        options = quote! { #options.wait(#wait) };
     }
-    if !args.metadata.is_empty() {
-        let inserts = args.metadata.iter().map(|MetadataEntry { key, value, negative }| {
+    if !exclusive.metadata.is_empty() {
+        let inserts = exclusive.metadata.iter().map(|Metadata { key, value, negative }| {
             let value = if *negative { quote! { -#value } } else { quote! { #value } };
             quote! { map.insert(::std::string::String::from(#key), ::eslock::__private::serde_json::Value::from(#value)); }
         });
@@ -246,4 +215,32 @@ fn options_expr(args: &ExclusiveArgs) -> TokenStream {
         };
     }
     options
+}
+
+/// One constant per name: a `LockName` for a complete id, a `LockTemplate`
+/// (which is not a lock id) for one with placeholders.
+pub fn lock_names(names: Vec<ValidName>) -> TokenStream {
+    let consts = names.iter().map(|ValidName { decl, placeholders, once_problem }| {
+        let (attrs, vis, name, id) = (&decl.attrs, &decl.vis, &decl.name, &decl.id);
+        let doc = format!("Lock `{}`.", id.value());
+        let name_text = name.to_string();
+        let (ty, value) = if placeholders.is_empty() {
+            let once_problem = match once_problem {
+                Some(problem) => quote! { ::core::option::Option::Some(#problem) },
+                None => quote! { ::core::option::Option::None },
+            };
+            (quote! { ::eslock::LockName }, quote! { ::eslock::__private::lock_name(#name_text, #id, #once_problem) })
+        } else {
+            (
+                quote! { ::eslock::LockTemplate },
+                quote! { ::eslock::__private::lock_template(#name_text, #id, &[#(#placeholders),*]) },
+            )
+        };
+        quote! {
+            #[doc = #doc]
+            #(#attrs)*
+            #vis const #name: #ty = #value;
+        }
+    });
+    quote! { #(#consts)* }
 }

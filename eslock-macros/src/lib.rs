@@ -8,13 +8,16 @@
 //! The lock id, duration and metadata rules are `eslock-rules`, the same
 //! crate the runtime validates with, so the compile-time and run-time checks
 //! cannot disagree.
+//!
+//! Layout (as `tracing-attributes` and `thiserror`): `attr` and `names`
+//! read the syntax, `valid` holds every check, `expand` generates code.
 
 use proc_macro::TokenStream;
-use syn::{ItemFn, parse_macro_input};
 
 mod attr;
 mod expand;
 mod names;
+mod valid;
 
 /// Runs an `async fn` only while it holds a cluster-wide lock.
 ///
@@ -41,13 +44,29 @@ mod names;
 /// - `manager = <expr>`: the `LockManager` to use (`&self.locks`); without
 ///   it, the one installed with `eslock::install`, or `Error::NotConfigured`;
 /// - `startup`: register the function as a start-up task for
-///   `eslock::run_startup_tasks` (it must take no arguments); `once`: record
-///   its completion so later boots skip it.
+///   `eslock::run_startup_tasks` (a free or associated function without
+///   `self`, arguments or type parameters); `once`: record its completion
+///   (a marker lock `<id>:done`, so the id may have at most 250 characters)
+///   so later boots skip it.
+///
+/// Every problem is a compile error on the offending token; the function is
+/// still emitted as written beside the error.
 #[proc_macro_attribute]
 pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
-    let args = parse_macro_input!(args as attr::ExclusiveArgs);
-    let function = parse_macro_input!(item as ItemFn);
-    expand::exclusive(args, function).unwrap_or_else(syn::Error::into_compile_error).into()
+    let item = proc_macro2::TokenStream::from(item);
+    let valid = syn::parse::<attr::Args>(args)
+        .and_then(|args| Ok((args, syn::parse2(item.clone())?)))
+        .and_then(|(args, function)| valid::exclusive(args, function));
+    match valid {
+        Ok(valid) => expand::exclusive(valid).into(),
+        // The item as written beside the error (as tokio and tracing do):
+        // IDEs keep the body, and callers get no "cannot find function".
+        Err(error) => {
+            let mut output = error.into_compile_error();
+            output.extend(item);
+            output.into()
+        }
+    }
 }
 
 /// Declares typed lock names, checked at compile time.
@@ -62,10 +81,17 @@ pub fn exclusive(args: TokenStream, item: TokenStream) -> TokenStream {
 /// async fn reindex(source: &str) -> Result<(), eslock::Error> { Ok(()) }
 /// ```
 ///
-/// Invalid ids and ids declared twice are compile errors; a misspelled name
-/// does not resolve.
+/// A complete id becomes an `eslock::LockName`, usable wherever a lock id is
+/// expected; an id with `{placeholders}` becomes an `eslock::LockTemplate`,
+/// which is not a lock id until filled (by `#[exclusive]` from the
+/// function's parameters, or with `LockTemplate::fill`). Invalid ids and ids
+/// declared twice are compile errors; a misspelled name does not resolve, and
+/// a placeholder that names no parameter of the `#[exclusive]` function is a
+/// compile error naming both.
 #[proc_macro]
 pub fn lock_names(input: TokenStream) -> TokenStream {
-    let names = parse_macro_input!(input as names::LockNames);
-    names::expand(names).unwrap_or_else(syn::Error::into_compile_error).into()
+    match syn::parse::<names::LockNames>(input).and_then(valid::lock_names) {
+        Ok(names) => expand::lock_names(names).into(),
+        Err(error) => error.into_compile_error().into(),
+    }
 }

@@ -1,22 +1,19 @@
-//! `lock_names!`: typed lock names checked at compile time.
+//! Reads the syntax of `lock_names!` into [`LockNames`]; `valid.rs` checks
+//! the ids.
 
-use std::collections::HashMap;
-
-use proc_macro2::TokenStream;
-use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Ident, LitStr, Token, Visibility};
 
 /// One `pub NAME = "id";` line.
 pub struct LockNameDecl {
-    attrs: Vec<Attribute>,
-    vis: Visibility,
-    name: Ident,
-    id: LitStr,
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub id: LitStr,
 }
 
 /// The whole declaration.
-pub struct LockNames(Vec<LockNameDecl>);
+pub struct LockNames(pub Vec<LockNameDecl>);
 
 impl Parse for LockNames {
     fn parse(input: ParseStream) -> syn::Result<Self> {
@@ -34,41 +31,4 @@ impl Parse for LockNames {
         }
         Ok(LockNames(decls))
     }
-}
-
-pub fn expand(names: LockNames) -> syn::Result<TokenStream> {
-    let mut errors: Option<syn::Error> = None;
-    let mut push = |error: syn::Error| match errors.as_mut() {
-        Some(errors) => errors.combine(error),
-        None => errors = Some(error),
-    };
-    let mut ids: HashMap<String, &Ident> = HashMap::new();
-    let mut names_seen: HashMap<String, &Ident> = HashMap::new();
-    for decl in &names.0 {
-        if let Err(err) = eslock_rules::parse_template(&decl.id.value()) {
-            push(syn::Error::new(decl.id.span(), format!("invalid lock id: {err}")));
-        }
-        if let Some(first) = ids.insert(decl.id.value(), &decl.name) {
-            push(syn::Error::new(
-                decl.id.span(),
-                format!("lock id \"{}\" is already declared as `{first}`; each name needs its own id", decl.id.value()),
-            ));
-        }
-        if let Some(first) = names_seen.insert(decl.name.to_string(), &decl.name) {
-            push(syn::Error::new(decl.name.span(), format!("`{first}` is declared twice; rename one of them")));
-        }
-    }
-    if let Some(errors) = errors {
-        return Err(errors);
-    }
-    let consts = names.0.iter().map(|LockNameDecl { attrs, vis, name, id }| {
-        let doc = format!("Lock `{}`.", id.value());
-        let name_text = name.to_string();
-        quote! {
-            #[doc = #doc]
-            #(#attrs)*
-            #vis const #name: ::eslock::LockName = ::eslock::LockName::__new(#name_text, #id);
-        }
-    });
-    Ok(quote! { #(#consts)* })
 }

@@ -1,6 +1,7 @@
 //! The input rules that both `eslock` (at run time) and `eslock-macros` (at
-//! compile time) enforce: lock id syntax, lock id templates, duration syntax and
-//! metadata limits. They live here, once, so the two crates can never disagree.
+//! compile time) enforce: lock id syntax, lock id templates and their
+//! placeholders, duration syntax and TTL bounds, metadata limits and the
+//! marker ids of `once` start-up tasks. They live here, once, so the two crates can never disagree.
 //!
 //! This crate has no dependencies so that the proc-macro crate stays light.
 //!
@@ -18,12 +19,14 @@ use std::time::Duration;
 
 mod duration;
 mod lock_id;
+mod once;
 mod template;
 mod ttl;
 
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use lock_id::{LockIdError, MAX_DOCUMENT_ID_BYTES, MAX_LOCK_ID_LEN, check_document_id, check_lock_id, is_lock_id_char};
-pub use template::{Segment, TemplateError, parse_template};
+pub use once::{DONE_MARKER_SUFFIX, MAX_ONCE_LOCK_ID_LEN, OnceLockIdError, check_once_lock_id, done_marker};
+pub use template::{Segment, TemplateError, parse_template, placeholders};
 pub use ttl::{MAX_TTL, MIN_TTL, TtlError, check_ttl};
 
 /// Largest accepted metadata, as serialized JSON, in bytes.

@@ -143,6 +143,24 @@ pub fn parse_template(template: &str) -> Result<Vec<Segment>, TemplateError> {
     Ok(segments)
 }
 
+/// The placeholder names of a lock id template, in order (a name used twice
+/// appears twice); none for a plain lock id.
+///
+/// ```
+/// assert_eq!(eslock_rules::placeholders("copy/{source}/{target}").unwrap(), ["source", "target"]);
+/// assert!(eslock_rules::placeholders("plain-id").unwrap().is_empty());
+/// ```
+pub fn placeholders(template: &str) -> Result<Vec<String>, TemplateError> {
+    let segments = parse_template(template)?;
+    Ok(segments
+        .into_iter()
+        .filter_map(|segment| match segment {
+            Segment::Placeholder(name) => Some(name),
+            Segment::Literal(_) => None,
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,7 +103,7 @@ pub use id::LockId;
 pub use info::LockInfo;
 pub use lease::{Lease, LeaseHandle};
 pub use manager::{LockManager, LockManagerBuilder};
-pub use name::LockName;
+pub use name::{LockName, LockTemplate};
 pub use startup::{StartupOutcome, StartupReport, StartupTask, run_startup_tasks, startup_tasks};
 
 pub use eslock_macros::{exclusive, lock_names};

@@ -1,33 +1,36 @@
-//! Typed lock names, declared with `eslock::lock_names!`.
+//! Typed lock names, declared with `eslock::lock_names!`: a complete lock id
+//! is a [`LockName`]; a template with `{placeholders}` is a [`LockTemplate`],
+//! a different type, so that it cannot be passed where a lock id is expected
+//! before its placeholders are filled.
 
 use std::fmt;
 
 use crate::id::LockId;
 use crate::error::{Error, Result};
 
-/// A lock id or lock id template (`"reindex/{source}"`) declared once with
-/// [`lock_names!`](crate::lock_names) and checked at compile time.
+/// A complete lock id declared once with [`lock_names!`](crate::lock_names)
+/// and checked at compile time. Use it wherever a lock id is expected.
 ///
 /// ```
 /// eslock::lock_names! {
 ///     pub MIGRATIONS = "migrations";
-///     pub REINDEX = "reindex/{source}";
 /// }
 ///
-/// assert_eq!(MIGRATIONS.as_ref(), "migrations");
-/// let id = REINDEX.fill(|name| (name == "source").then(|| "logs-2024".to_string())).unwrap();
-/// assert_eq!(id.as_str(), "reindex/logs-2024");
+/// assert_eq!(MIGRATIONS.as_str(), "migrations");
+/// assert_eq!(eslock::LockId::new(MIGRATIONS).unwrap().as_str(), "migrations");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LockName {
     name: &'static str,
-    template: &'static str,
+    id: &'static str,
+    /// Why the id cannot name a `once` start-up task (its completion marker
+    /// would be too long), as the rules say it; checked by the macro.
+    pub(crate) once_problem: Option<&'static str>,
 }
 
 impl LockName {
-    #[doc(hidden)]
-    pub const fn __new(name: &'static str, template: &'static str) -> Self {
-        LockName { name, template }
+    pub(crate) const fn new(name: &'static str, id: &'static str, once_problem: Option<&'static str>) -> Self {
+        LockName { name, id, once_problem }
     }
 
     /// The declared name (`MIGRATIONS`).
@@ -35,9 +38,74 @@ impl LockName {
         self.name
     }
 
-    /// The id, or the template with `{placeholders}`.
+    /// The lock id.
+    pub const fn as_str(&self) -> &'static str {
+        self.id
+    }
+
+    /// The lock id, as declared (the same as [`as_str`](Self::as_str);
+    /// named like [`LockTemplate::template`]).
+    pub const fn template(&self) -> &'static str {
+        self.id
+    }
+
+    /// The placeholders to fill: none, the id is complete.
+    pub const fn placeholders(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+impl AsRef<str> for LockName {
+    fn as_ref(&self) -> &str {
+        self.id
+    }
+}
+
+impl fmt::Display for LockName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id)
+    }
+}
+
+/// A lock id template with `{placeholders}` (`"reindex/{source}"`) declared
+/// once with [`lock_names!`](crate::lock_names) and checked at compile time.
+/// It is not a lock id: [`fill`](Self::fill) it first, or give it to
+/// `#[exclusive]`, which fills it from the function's parameters.
+///
+/// ```
+/// eslock::lock_names! {
+///     pub REINDEX = "reindex/{source}";
+/// }
+///
+/// assert_eq!(REINDEX.placeholders(), ["source"]);
+/// let id = REINDEX.fill(|name| (name == "source").then(|| "logs-2024".to_string())).unwrap();
+/// assert_eq!(id.as_str(), "reindex/logs-2024");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LockTemplate {
+    name: &'static str,
+    template: &'static str,
+    placeholders: &'static [&'static str],
+}
+
+impl LockTemplate {
+    pub(crate) const fn new(name: &'static str, template: &'static str, placeholders: &'static [&'static str]) -> Self {
+        LockTemplate { name, template, placeholders }
+    }
+
+    /// The declared name (`REINDEX`).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The template with its `{placeholders}`.
     pub const fn template(&self) -> &'static str {
         self.template
+    }
+
+    /// The placeholder names, in order.
+    pub const fn placeholders(&self) -> &'static [&'static str] {
+        self.placeholders
     }
 
     /// The lock id with every `{placeholder}` replaced by `value(placeholder)`.
@@ -63,57 +131,10 @@ impl LockName {
     }
 }
 
-impl AsRef<str> for LockName {
-    fn as_ref(&self) -> &str {
-        self.template
-    }
-}
-
-impl fmt::Display for LockName {
+impl fmt::Display for LockTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.template)
     }
-}
-
-/// Whether every `{placeholder}` in `template` is one of `names`; evaluated
-/// at compile time by `#[exclusive(NAME)]`.
-#[doc(hidden)]
-pub const fn placeholders_are_known(template: &str, names: &[&str]) -> bool {
-    let bytes = template.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'{' {
-            let start = i + 1;
-            let mut end = start;
-            while end < bytes.len() && bytes[end] != b'}' {
-                end += 1;
-            }
-            if !is_one_of(bytes, start, end, names) {
-                return false;
-            }
-            i = end;
-        }
-        i += 1;
-    }
-    true
-}
-
-const fn is_one_of(bytes: &[u8], start: usize, end: usize, names: &[&str]) -> bool {
-    let mut n = 0;
-    while n < names.len() {
-        let name = names[n].as_bytes();
-        if name.len() == end - start {
-            let mut k = 0;
-            while k < name.len() && name[k] == bytes[start + k] {
-                k += 1;
-            }
-            if k == name.len() {
-                return true;
-            }
-        }
-        n += 1;
-    }
-    false
 }
 
 #[cfg(test)]
@@ -121,16 +142,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholder_check() {
-        assert!(placeholders_are_known("a/{x}-{y}", &["y", "x"]));
-        assert!(placeholders_are_known("plain", &[]));
-        assert!(!placeholders_are_known("a/{x}", &["xx"]));
-        assert!(!placeholders_are_known("a/{x}", &[]));
-    }
-
-    #[test]
     fn fill() {
-        let name = LockName::__new("R", "r/{a}");
+        let name = LockTemplate::new("R", "r/{a}", &["a"]);
         assert_eq!(name.fill(|_| Some("1".into())).unwrap().as_str(), "r/1");
         assert!(name.fill(|_| None).is_err());
         assert!(matches!(name.fill(|_| Some("bad value".into())), Err(Error::InvalidLockId(_))));

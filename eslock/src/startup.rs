@@ -16,7 +16,7 @@ use crate::options::LockOptions;
 const DONE_MARKER_TTL: Duration = eslock_rules::MAX_TTL;
 
 /// What a task's body returns to the runner: its error rendered as text.
-#[doc(hidden)]
+/// Named by generated code as `eslock::__private::TaskFuture`.
 pub type TaskFuture = Pin<Box<dyn Future<Output = std::result::Result<(), String>> + Send>>;
 
 /// A registered start-up task. Created by `#[exclusive(.., startup)]`.
@@ -42,8 +42,8 @@ pub struct StartupTask {
 }
 
 impl StartupTask {
-    #[doc(hidden)]
-    pub const fn __new(
+    /// Built by generated code through `eslock::__private::startup_task`.
+    pub(crate) const fn new(
         name: &'static str,
         lock_id: &'static str,
         once: bool,
@@ -71,7 +71,7 @@ impl StartupTask {
 
     /// The lock id of the completion marker of a `once` task.
     pub fn done_marker(&self) -> String {
-        format!("{}:done", self.lock_id)
+        eslock_rules::done_marker(self.lock_id)
     }
 }
 
@@ -144,6 +144,10 @@ pub async fn run_startup_tasks(manager: &LockManager, wait_for_held: Option<Dura
 }
 
 async fn run_task(manager: &LockManager, task: &StartupTask, wait_for_held: Option<Duration>) -> Result<StartupOutcome> {
+    // The macro refuses such ids at compile time; this is the same rule.
+    if task.once {
+        eslock_rules::check_once_lock_id(task.lock_id).map_err(|err| Error::invalid_option("once", err.to_string()))?;
+    }
     let done_marker = LockId::new(task.done_marker())?;
     if task.once && manager.get(&done_marker).await?.is_some() {
         return Ok(StartupOutcome::SkippedDone);
@@ -175,4 +179,26 @@ async fn run_task(manager: &LockManager, task: &StartupTask, wait_for_held: Opti
             Ok(StartupOutcome::Ran)
         })
         .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_op() -> TaskFuture {
+        Box::pin(async { Ok(()) })
+    }
+
+    #[tokio::test]
+    async fn a_once_task_whose_marker_would_be_too_long_is_refused_before_it_runs() {
+        // The macro refuses this id at compile time; the runner keeps the same rule.
+        let id: &'static str = "a".repeat(eslock_rules::MAX_ONCE_LOCK_ID_LEN + 1).leak();
+        let task = StartupTask::new("too_long", id, true, None, None, no_op);
+        let outcome = run_task(&LockManager::in_memory(), &task, None).await;
+        assert!(matches!(outcome, Err(Error::InvalidOption(_))), "{outcome:?}");
+
+        let longest: &'static str = "a".repeat(eslock_rules::MAX_ONCE_LOCK_ID_LEN).leak();
+        let task = StartupTask::new("longest", longest, true, None, None, no_op);
+        assert_eq!(run_task(&LockManager::in_memory(), &task, None).await.unwrap(), StartupOutcome::Ran);
+    }
 }

@@ -21,7 +21,13 @@ async fn reindex(manager: &LockManager, source: &str) -> Result<String, Error> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    // A complete name is a lock id; a template is filled first.
+    let _: eslock::LockName = locks::MIGRATIONS;
+    let _: eslock::LockTemplate = locks::REINDEX;
+    assert_eq!(locks::REINDEX.placeholders(), ["source"]);
+    let id = locks::REINDEX.fill(|_| Some("logs".to_string())).unwrap();
     let manager = LockManager::in_memory();
+    assert!(manager.get(&id).await.unwrap().is_none());
     migrate(&manager).await.unwrap();
     assert_eq!(reindex(&manager, "logs").await.unwrap(), "reindex/logs");
 }
