@@ -7,11 +7,14 @@ use eslock::{LockManager, LockOptions, exclusive};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
 
+/// One metric in a snapshot: kind, name, sorted labels and value.
+type Reading = (MetricKind, String, Vec<(String, String)>, DebugValue);
+
 /// What the recorder holds: counters and gauges as they stand, histogram
 /// samples added up over every snapshot (a snapshot drains them).
 #[derive(Default)]
 struct Seen {
-    values: Vec<(MetricKind, String, Vec<(String, String)>, DebugValue)>,
+    values: Vec<Reading>,
     samples: std::collections::HashMap<(String, Vec<(String, String)>), usize>,
 }
 

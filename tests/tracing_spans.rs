@@ -10,9 +10,13 @@ use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
+/// Each span's name and its fields (`#id` first, then `field=value`), in
+/// the order the spans opened.
+type SpanLog = Vec<(String, Vec<String>)>;
+
 /// Every span's name and fields, as `name: field=value ...`.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, Vec<String>)>>>);
+struct Spans(Arc<Mutex<SpanLog>>);
 
 struct Fields<'a>(&'a mut Vec<String>);
 

@@ -1,8 +1,8 @@
 //! One acquire + release cycle, issued four ways with the same client:
 //! eslock, the pattern of Kibana's lock manager, the pattern of ShedLock's
-//! Elasticsearch/OpenSearch provider, and the engine's floor (a plain index
-//! + delete). The two peer patterns are written here from their documented
-//! behaviour, not copied.
+//! Elasticsearch/OpenSearch provider, and the engine's floor (a plain
+//! index + delete). The two peer patterns are written here from their
+//! documented behaviour, not copied.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

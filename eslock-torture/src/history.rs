@@ -23,15 +23,26 @@ pub enum Event {
     Hold(Hold),
     /// An operator force-released a lock: the request was sent at `sent`
     /// and answered at `answered`.
-    ForceRelease { lock_id: String, sent: u64, answered: u64, released: bool },
+    ForceRelease {
+        /// The lock force-released.
+        lock_id: String,
+        /// When the request was sent.
+        sent: u64,
+        /// When its answer came back.
+        answered: u64,
+        /// Whether the store had a lock to release.
+        released: bool,
+    },
 }
 
 /// One acquisition and what its holder did under it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hold {
+    /// The lock held.
     pub lock_id: String,
     /// Who held it (process and task), for the report.
     pub holder: String,
+    /// The fencing token the lease got.
     pub fencing_token: u64,
     /// When the holder asked for the lock (before any waiting).
     pub requested: u64,
@@ -51,7 +62,9 @@ pub struct Hold {
 /// What the checker found.
 #[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Verdict {
+    /// How many holds the history has.
     pub holds: usize,
+    /// How many of them wrote the counter.
     pub writes: usize,
     /// Two trusted holds of one id that overlap (no operator in between).
     pub overlaps: Vec<String>,
@@ -63,6 +76,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// No overlap, no fencing violation and no lost update.
     pub fn passed(&self) -> bool {
         self.overlaps.is_empty() && self.fencing_violations.is_empty() && self.lost_updates == 0
     }

@@ -26,6 +26,7 @@ struct State {
 }
 
 impl Counter {
+    /// The counter of `lock_id`, a file in `dir` (created on first use).
     pub fn new(dir: &Path, lock_id: &str) -> Counter {
         let name: String = lock_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         Counter { path: dir.join(format!("counter-{name}")) }

@@ -37,9 +37,13 @@ impl Scale {
 /// One scenario's outcome, for the report.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The scenario's name, the report's heading.
     pub name: &'static str,
+    /// The fault injected, in a few words.
     pub injected: String,
+    /// What was measured, as (name, value) pairs in report order.
     pub figures: Vec<(String, String)>,
+    /// Every broken guarantee or unmet requirement found; empty when it passed.
     pub failures: Vec<String>,
 }
 
@@ -69,6 +73,7 @@ impl Outcome {
         self.require(verdict.lost_updates == 0, format!("{} lost updates", verdict.lost_updates));
     }
 
+    /// Whether nothing failed.
     pub fn passed(&self) -> bool {
         self.failures.is_empty()
     }

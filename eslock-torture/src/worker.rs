@@ -18,17 +18,27 @@ use crate::resource::Counter;
 /// What a worker does; passed as JSON on its command line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerConfig {
+    /// The worker's name: names its history file and its holders.
     pub name: String,
+    /// The engine's URL.
     pub url: String,
+    /// The lock index.
     pub index: String,
+    /// The lock ids its tasks contend for.
     pub ids: Vec<String>,
     /// Ids an operator force-releases: only fenced writes touch them.
     pub operator_ids: Vec<String>,
+    /// How many tasks contend at once.
     pub tasks: usize,
+    /// How many acquisitions each task attempts.
     pub attempts_per_task: usize,
+    /// The range a lease's TTL is drawn from, in milliseconds (inclusive).
     pub ttl_ms: (u64, u64),
+    /// The longest a holder works under the lock, in milliseconds.
     pub hold_ms_max: u64,
+    /// The store's request timeout, in milliseconds.
     pub request_timeout_ms: u64,
+    /// Where the history files and counters are.
     pub dir: PathBuf,
 }
 
@@ -40,11 +50,13 @@ pub struct Recorder {
 }
 
 impl Recorder {
+    /// A recorder appending to the file at `path` (created if missing).
     pub fn new(path: &std::path::Path) -> Recorder {
         let file = OpenOptions::new().create(true).append(true).open(path).expect("history file");
         Recorder { file: Arc::new(Mutex::new(file)) }
     }
 
+    /// Appends `event` as one JSON line.
     pub fn record(&self, event: &Event) {
         let line = serde_json::to_string(event).expect("events serialize") + "\n";
         let mut file = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -52,6 +64,7 @@ impl Recorder {
     }
 }
 
+/// A manager on the Elasticsearch store at `url`, with locks in `index`.
 pub fn manager(url: &str, index: &str, request_timeout: Duration) -> LockManager {
     let store = eslock::ElasticsearchStore::builder(eslock_test_support::client_for(url))
         .index_name(index)

@@ -26,8 +26,9 @@ use crate::store::AcquireRequest;
 /// What a release in this process offers a waiter.
 #[derive(Debug)]
 pub(crate) enum Offer {
-    /// The lock, handed over by a request sent at `sent`.
-    Granted { claim: Claim, sent: Instant },
+    /// The lock, handed over by a request sent at `sent` (the claim boxed:
+    /// it is far larger than the other variant).
+    Granted { claim: Box<Claim>, sent: Instant },
     /// The lock was let go, or the hand-over did not happen: try now.
     TryNow,
 }

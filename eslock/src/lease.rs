@@ -432,7 +432,7 @@ impl Shared {
         let (offer, released) = match outcome {
             Ok(HandOver::HandedOver(info)) => {
                 let claim = Claim::new(Arc::clone(&self.local), self.lock_id.clone(), info, None);
-                (Offer::Granted { claim, sent }, Ok(true))
+                (Offer::Granted { claim: Box::new(claim), sent }, Ok(true))
             }
             Ok(HandOver::Released) => (Offer::TryNow, Ok(true)),
             Ok(HandOver::NotHeld) => (Offer::TryNow, Ok(false)),

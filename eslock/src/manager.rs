@@ -279,7 +279,7 @@ impl LockManager {
                 tracing::debug!(lock_id = %lock_id, "lock handed over by a release in this process");
                 // A hand-over that came too late is released with its claim;
                 // the wait goes on.
-                if let Some(lease) = Lease::start(claim, options.ttl, sent, options.renew, options.label.clone()) {
+                if let Some(lease) = Lease::start(*claim, options.ttl, sent, options.renew, options.label.clone()) {
                     return Ok(lease);
                 }
             }

@@ -14,6 +14,8 @@ use super::{Backend, LateReplies, assert_acquisition_error, eventually, lock_id,
 
 const GENEROUS: Duration = Duration::from_secs(10);
 
+/// An acquired lock is visible with its token, metadata, fencing token and
+/// exact TTL, and a release frees it.
 pub async fn acquire_store_and_release(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("basic");
@@ -36,6 +38,8 @@ pub async fn acquire_store_and_release(backend: &impl Backend) {
     assert_eq!(manager.get(&id).await.unwrap(), None);
 }
 
+/// A released lock is really free: the id can be taken again at once with
+/// a fresh token, and a force-release after the last release finds nothing.
 pub async fn releasing_twice_is_harmless(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("twice");
@@ -50,6 +54,8 @@ pub async fn releasing_twice_is_harmless(backend: &impl Backend) {
     assert_eq!(manager.get(&id).await.unwrap(), None);
 }
 
+/// `get` stops reporting a lock once its TTL has run out, and the
+/// unrenewed lease knows it is lost.
 pub async fn get_hides_expired_lock(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("expired");
@@ -59,6 +65,7 @@ pub async fn get_hides_expired_lock(backend: &impl Backend) {
     assert!(lease.is_lost(), "an unrenewed lease is lost once its TTL has run out");
 }
 
+/// Releasing one id leaves another id's lock held.
 pub async fn ids_do_not_interfere(backend: &impl Backend) {
     let manager = backend.manager();
     let (a, b) = (lock_id("a"), lock_id("b"));
@@ -69,6 +76,8 @@ pub async fn ids_do_not_interfere(backend: &impl Backend) {
     assert!(lease_b.release().await.unwrap());
 }
 
+/// A held lock is refused to a contender with an acquisition error carrying
+/// the holder's metadata and expiry; the holder keeps the lock unchanged.
 pub async fn held_lock_is_refused_and_holder_kept(backend: &impl Backend) {
     let (holder, contender) = (backend.manager(), backend.manager());
     let id = lock_id("held");
@@ -89,6 +98,8 @@ pub async fn held_lock_is_refused_and_holder_kept(backend: &impl Backend) {
     assert!(lease.release().await.unwrap());
 }
 
+/// An expired lock goes to a new holder with a new token and a larger
+/// fencing token; the old lease can neither extend nor release it.
 pub async fn expired_lock_is_taken_over(backend: &impl Backend) {
     let (old, new) = (backend.manager(), backend.manager());
     let id = lock_id("takeover");
@@ -111,6 +122,7 @@ pub async fn expired_lock_is_taken_over(backend: &impl Backend) {
     assert!(fresh.release().await.unwrap());
 }
 
+/// An acquire that waits gets the lock once the holder releases it.
 pub async fn wait_acquires_after_release(backend: &impl Backend) {
     let (holder, waiter) = (backend.manager(), backend.manager());
     let id = lock_id("wait");
@@ -125,6 +137,8 @@ pub async fn wait_acquires_after_release(backend: &impl Backend) {
     assert!(won.release().await.unwrap());
 }
 
+/// An acquire whose wait runs out fails no earlier than the wait, with an
+/// acquisition error that reports how long it waited.
 pub async fn wait_that_runs_out_fails(backend: &impl Backend) {
     let (holder, waiter) = (backend.manager(), backend.manager());
     let id = lock_id("wait-out");
@@ -141,6 +155,8 @@ pub async fn wait_that_runs_out_fails(backend: &impl Backend) {
     assert!(lease.release().await.unwrap());
 }
 
+/// `extend` moves the stored expiry forward, and the lease reports the
+/// same expiry as the store.
 pub async fn extend_moves_expiry(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("extend");
@@ -153,6 +169,8 @@ pub async fn extend_moves_expiry(backend: &impl Backend) {
     assert!(lease.release().await.unwrap());
 }
 
+/// Extending a lock an operator force-released returns `false` and marks
+/// the lease lost; its release is then `false` too.
 pub async fn extend_after_lock_gone_is_false(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("extend-gone");
@@ -163,6 +181,8 @@ pub async fn extend_after_lock_gone_is_false(backend: &impl Backend) {
     assert!(!lease.release().await.unwrap());
 }
 
+/// Of 20 concurrent acquires of one free id exactly one wins; the others
+/// get acquisition errors.
 pub async fn concurrent_acquires_have_one_winner(backend: &impl Backend) {
     let id = lock_id("race");
     let attempts = (0..20).map(|_| {
@@ -185,6 +205,8 @@ pub async fn concurrent_acquires_have_one_winner(backend: &impl Backend) {
     assert_eq!(releases.into_iter().filter(|r| *r.as_ref().unwrap()).count(), 1);
 }
 
+/// Callers with made-up tokens, going straight to the store, can neither
+/// release nor take a held lock; the lease stays trusted.
 pub async fn strangers_cannot_release_or_steal(backend: &impl Backend) {
     let holder = backend.manager();
     let id = lock_id("strangers");
@@ -209,6 +231,8 @@ pub async fn strangers_cannot_release_or_steal(backend: &impl Backend) {
     assert!(lease.release().await.unwrap());
 }
 
+/// After an operator force-release and a new holder, the old holder's
+/// release is `false` and leaves the new lock and its metadata untouched.
 pub async fn token_changed_behind_holder(backend: &impl Backend) {
     let (holder, other) = (backend.manager(), backend.manager());
     let id = lock_id("changed");
@@ -224,6 +248,8 @@ pub async fn token_changed_behind_holder(backend: &impl Backend) {
     assert!(foreign.release().await.unwrap());
 }
 
+/// Across two managers and every way a lock ends (release, force-release,
+/// expiry), each lease gets a new token and a larger fencing token.
 pub async fn fresh_tokens_and_increasing_fencing(backend: &impl Backend) {
     let (a, b) = (backend.manager(), backend.manager());
     let id = lock_id("fencing");
@@ -244,6 +270,8 @@ pub async fn fresh_tokens_and_increasing_fencing(backend: &impl Backend) {
     }
 }
 
+/// Of three concurrent `with_lock` callers only one runs its work and gets
+/// its value; the others get acquisition errors, and the lock ends free.
 pub async fn with_lock_runs_once_among_callers(backend: &impl Backend) {
     let id = lock_id("with-lock");
     let runs = Arc::new(AtomicUsize::new(0));
@@ -278,6 +306,7 @@ pub async fn with_lock_runs_once_among_callers(backend: &impl Backend) {
     assert_eq!(backend.manager().get(&id).await.unwrap(), None);
 }
 
+/// `with_lock` hands back the work's `Err` and releases the lock.
 pub async fn with_lock_releases_after_error(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("with-lock-error");
@@ -289,6 +318,8 @@ pub async fn with_lock_releases_after_error(backend: &impl Backend) {
     assert_eq!(manager.get(&id).await.unwrap(), None);
 }
 
+/// A panicking `with_lock` callback still releases the lock before the
+/// panic reaches the caller.
 pub async fn with_lock_releases_after_panic(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("with-lock-panic");
@@ -308,6 +339,7 @@ pub async fn with_lock_releases_after_panic(backend: &impl Backend) {
     assert_eq!(manager.get(&id).await.unwrap(), None);
 }
 
+/// Dropping a `with_lock` future mid-work releases the lock soon after.
 pub async fn with_lock_releases_when_dropped(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("with-lock-dropped");
@@ -327,6 +359,8 @@ pub async fn with_lock_releases_when_dropped(backend: &impl Backend) {
     assert!(eventually(GENEROUS, || async { manager.get(&id).await.unwrap().is_none() }).await);
 }
 
+/// Automatic renewal keeps a 1 s lease held through 3 s of work: a
+/// contender is refused all along.
 pub async fn renewal_keeps_short_ttl_alive(backend: &impl Backend) {
     let (holder, contender) = (backend.manager(), backend.manager());
     let id = lock_id("renewal");
@@ -343,6 +377,8 @@ pub async fn renewal_keeps_short_ttl_alive(backend: &impl Backend) {
     assert_eq!(result.unwrap(), "done");
 }
 
+/// A renewal that finds another holder's token fires `lost()` with a
+/// reason naming the token; the lost lease's release leaves the new lock be.
 pub async fn renewal_finds_foreign_token_and_fires_lost(backend: &impl Backend) {
     let (holder, other) = (backend.manager(), backend.manager());
     let id = lock_id("lost");
@@ -357,6 +393,8 @@ pub async fn renewal_finds_foreign_token_and_fires_lost(backend: &impl Backend) 
     assert!(foreign.release().await.unwrap());
 }
 
+/// When the lock is taken away mid-work, `with_lock` stops the work and
+/// returns `LeaseLost` for that id.
 pub async fn with_lock_reports_lost_lease(backend: &impl Backend) {
     let (holder, other) = (backend.manager(), backend.manager());
     let id = lock_id("with-lock-lost");
@@ -378,6 +416,7 @@ pub async fn with_lock_reports_lost_lease(backend: &impl Backend) {
     assert_eq!(finished.load(Ordering::SeqCst), 0, "the work was stopped");
 }
 
+/// Dropping a lease releases its lock soon after.
 pub async fn dropped_lease_is_released(backend: &impl Backend) {
     let manager = backend.manager();
     let id = lock_id("dropped");
@@ -386,6 +425,8 @@ pub async fn dropped_lease_is_released(backend: &impl Backend) {
     assert!(eventually(GENEROUS, || async { manager.get(&id).await.unwrap().is_none() }).await);
 }
 
+/// `list` returns every held lock with its metadata, ordered by id;
+/// `force_release` frees a lock once and then reports `false`.
 pub async fn list_and_force_release(backend: &impl Backend) {
     let manager = backend.manager();
     let ids = [lock_id("list-b"), lock_id("list-a")];
@@ -409,6 +450,8 @@ pub async fn list_and_force_release(backend: &impl Backend) {
     }
 }
 
+/// Invalid ids, metadata and TTLs are refused with the matching error
+/// before any call reaches the store.
 pub async fn bad_input_is_refused_before_any_request(backend: &impl Backend) {
     let (manager, calls) = backend.counting_manager();
     let invalid_id = |err: Error| match err {

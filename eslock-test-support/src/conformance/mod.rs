@@ -28,11 +28,14 @@ pub trait Backend: Send + Sync {
 /// Wraps a store and counts the calls that reach it, to prove that bad input
 /// is refused before any request.
 pub struct CountingStore<S> {
+    /// The store that does the work.
     pub inner: S,
+    /// How many calls reached `inner` so far.
     pub calls: Arc<AtomicUsize>,
 }
 
 impl<S: LockStore> CountingStore<S> {
+    /// A manager on `inner` through a counting wrapper, with its call count.
     pub fn manager(inner: S) -> (LockManager, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let store = CountingStore { inner, calls: Arc::clone(&calls) };
@@ -116,13 +119,19 @@ macro_rules! forward_to_inner {
 /// the delay starts, like a reply held back by the network or a paused
 /// process. `extend_delay` only applies to extends asking for `slow_ttl`.
 pub struct LateReplies {
+    /// The store that does the work.
     pub inner: Box<dyn LockStore>,
+    /// How late every acquire reply comes.
     pub acquire_delay: Duration,
+    /// How late an extend reply comes when it asks for `slow_ttl`.
     pub extend_delay: Duration,
+    /// The TTL whose extends are answered late; `None`: no extend is.
     pub slow_ttl: Option<Duration>,
 }
 
 impl LateReplies {
+    /// A manager whose acquire replies come `delay` late; other calls are
+    /// answered at once.
     pub fn acquires(inner: Box<dyn LockStore>, delay: Duration) -> LockManager {
         let store = LateReplies { inner, acquire_delay: delay, extend_delay: Duration::ZERO, slow_ttl: None };
         LockManager::builder().store(store).build()
@@ -156,8 +165,11 @@ impl LockStore for LateReplies {
 /// still on its way: the store applies it later (a request queued in the
 /// engine or the network after the client gave up on it).
 pub struct AppliedAfterFailure {
+    /// The store that does the work.
     pub inner: Arc<dyn LockStore>,
+    /// How long after its failure the first acquire is applied.
     pub delay: Duration,
+    /// Set once the first acquire has failed; start with `false`.
     pub failed_once: std::sync::atomic::AtomicBool,
 }
 
@@ -187,6 +199,7 @@ pub fn lock_id(name: &str) -> String {
     crate::unique_name(&format!("conf/{name}:x"))
 }
 
+/// Default options with a TTL of `ttl_ms` milliseconds.
 pub fn short(ttl_ms: u64) -> LockOptions {
     LockOptions::default().ttl(Duration::from_millis(ttl_ms))
 }
@@ -210,6 +223,8 @@ where
     }
 }
 
+/// Asserts that `err` is an acquisition error for `lock_id` whose message
+/// names the lock.
 pub fn assert_acquisition_error(err: &Error, lock_id: &str) {
     match err {
         Error::Acquisition(acq) => {
@@ -220,10 +235,12 @@ pub fn assert_acquisition_error(err: &Error, lock_id: &str) {
     }
 }
 
+/// Nested metadata tagged with `tag`, to tell holders apart.
 pub fn metadata(tag: &str) -> serde_json::Value {
     json!({ "owner": tag, "attempt": 1, "nested": { "ok": true } })
 }
 
+/// The time from `earlier` to `later`; zero when `later` is earlier.
 pub fn since(earlier: SystemTime, later: SystemTime) -> Duration {
     later.duration_since(earlier).unwrap_or(Duration::ZERO)
 }
