@@ -10,7 +10,7 @@ use crate::patterns::Pattern;
 use crate::timing::Samples;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ids {
+pub(crate) enum Ids {
     /// A fresh lock id for every cycle (a new document each time).
     Distinct,
     /// Each caller reuses one lock id (the document is taken over again).
@@ -18,7 +18,7 @@ pub enum Ids {
 }
 
 impl Ids {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Ids::Distinct => "distinct",
             Ids::Repeated => "repeated",
@@ -26,7 +26,7 @@ impl Ids {
     }
 }
 
-pub struct CycleRun {
+pub(crate) struct CycleRun {
     pub pattern: &'static str,
     pub ids: Ids,
     pub callers: usize,
@@ -37,12 +37,12 @@ pub struct CycleRun {
 }
 
 impl CycleRun {
-    pub fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.cycles as f64 / self.elapsed.as_secs_f64()
     }
 }
 
-pub struct Plan {
+pub(crate) struct Plan {
     pub callers: Vec<usize>,
     /// Before each (ids, callers) configuration, per pattern, not recorded.
     pub warmup: Duration,
@@ -55,7 +55,7 @@ pub struct Plan {
 /// Every pattern at every (ids, callers). The patterns take turns in short
 /// slices, so that a change of load on the machine (a disk busy with another
 /// job's fsyncs) falls on all of them alike.
-pub async fn run_all(patterns: &[Pattern], plan: &Plan) -> Vec<CycleRun> {
+pub(crate) async fn run_all(patterns: &[Pattern], plan: &Plan) -> Vec<CycleRun> {
     let mut runs = Vec::new();
     for ids in [Ids::Distinct, Ids::Repeated] {
         for &callers in &plan.callers {
@@ -96,7 +96,7 @@ pub async fn run_all(patterns: &[Pattern], plan: &Plan) -> Vec<CycleRun> {
 
 /// `callers` concurrent tasks doing cycles for `warmup` (not recorded), then
 /// for `measure`.
-pub async fn run_one(pattern: &Pattern, ids: Ids, callers: usize, warmup: Duration, measure: Duration) -> CycleRun {
+pub(crate) async fn run_one(pattern: &Pattern, ids: Ids, callers: usize, warmup: Duration, measure: Duration) -> CycleRun {
     static RUN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let run_id = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let pattern = Arc::new(pattern.clone());

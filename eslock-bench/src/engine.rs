@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Sends one JSON request; returns the status and body (`Null` when empty).
-pub async fn send(client: &Elasticsearch, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+pub(crate) async fn send(client: &Elasticsearch, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
     let response = client
         .send(method, path, HeaderMap::new(), None::<&()>, body.map(JsonBody::new), Some(TIMEOUT))
         .await
@@ -29,7 +29,7 @@ pub async fn send(client: &Elasticsearch, method: Method, path: &str, body: Opti
 }
 
 /// Like [`send`], but a non-2xx status is an error.
-pub async fn expect_ok(client: &Elasticsearch, method: Method, path: &str, body: Option<&Value>) -> Value {
+pub(crate) async fn expect_ok(client: &Elasticsearch, method: Method, path: &str, body: Option<&Value>) -> Value {
     match send(client, method, path, body).await {
         Ok((status, body)) if (200..300).contains(&status) => body,
         Ok((status, body)) => panic!("{method:?} {path}: HTTP {status}: {body}"),
@@ -38,7 +38,7 @@ pub async fn expect_ok(client: &Elasticsearch, method: Method, path: &str, body:
 }
 
 /// Engine name and version from `GET /`.
-pub async fn describe(client: &Elasticsearch) -> String {
+pub(crate) async fn describe(client: &Elasticsearch) -> String {
     let root = expect_ok(client, Method::Get, "/", None).await;
     let name = root.pointer("/version/distribution").and_then(Value::as_str).unwrap_or("elasticsearch");
     let version = root.pointer("/version/number").and_then(Value::as_str).unwrap_or("?");
@@ -48,7 +48,7 @@ pub async fn describe(client: &Elasticsearch) -> String {
 
 /// Creates a one-shard, no-replica index (as the lock index is on one node)
 /// with the given field mappings and `dynamic: false`.
-pub async fn create_index(client: &Elasticsearch, index: &str, properties: Value) {
+pub(crate) async fn create_index(client: &Elasticsearch, index: &str, properties: Value) {
     let _ = send(client, Method::Delete, &format!("/{index}"), None).await;
     let body = json!({
         "settings": { "number_of_shards": 1, "number_of_replicas": 0 },
@@ -57,12 +57,12 @@ pub async fn create_index(client: &Elasticsearch, index: &str, properties: Value
     expect_ok(client, Method::Put, &format!("/{index}"), Some(&body)).await;
 }
 
-pub async fn delete_index(client: &Elasticsearch, index: &str) {
+pub(crate) async fn delete_index(client: &Elasticsearch, index: &str) {
     let _ = send(client, Method::Delete, &format!("/{index}"), None).await;
 }
 
 /// Bulk-indexes `(id, source)` documents, `batch` per request, without refresh.
-pub async fn bulk_index(client: &Elasticsearch, index: &str, docs: impl Iterator<Item = (String, Value)>, batch: usize) {
+pub(crate) async fn bulk_index(client: &Elasticsearch, index: &str, docs: impl Iterator<Item = (String, Value)>, batch: usize) {
     let mut docs = docs.peekable();
     while docs.peek().is_some() {
         let mut body = String::new();
@@ -85,7 +85,7 @@ pub async fn bulk_index(client: &Elasticsearch, index: &str, docs: impl Iterator
 }
 
 /// Document count of an index, after a refresh.
-pub async fn count(client: &Elasticsearch, index: &str) -> u64 {
+pub(crate) async fn count(client: &Elasticsearch, index: &str) -> u64 {
     expect_ok(client, Method::Post, &format!("/{index}/_refresh"), None).await;
     let reply = expect_ok(client, Method::Get, &format!("/{index}/_count"), None).await;
     reply["count"].as_u64().unwrap_or(0)

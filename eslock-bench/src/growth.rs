@@ -17,14 +17,14 @@ use crate::timing::{Samples, proc_status_kib};
 
 const BULK_BATCH: usize = 5_000;
 
-pub struct GrowthPoint {
+pub(crate) struct GrowthPoint {
     pub documents: u64,
     pub acquire: Samples,
     pub cycle: Samples,
     pub fill_time: Duration,
 }
 
-pub struct ListRun {
+pub(crate) struct ListRun {
     pub live: u64,
     pub listed: usize,
     pub time: Duration,
@@ -38,7 +38,7 @@ pub struct ListRun {
 /// machine falls on every level alike. A level is skipped (and the larger
 /// ones) when filling it would take longer than `fill_budget` at the bulk
 /// rate seen so far.
-pub async fn run(client: &Elasticsearch, alias_prefix: &str, levels: &[u64], cycles: usize, fill_budget: Duration) -> Vec<GrowthPoint> {
+pub(crate) async fn run(client: &Elasticsearch, alias_prefix: &str, levels: &[u64], cycles: usize, fill_budget: Duration) -> Vec<GrowthPoint> {
     let mut indices = Vec::new();
     let mut rate = None::<f64>; // documents per second
     for &level in levels {
@@ -100,7 +100,7 @@ pub async fn run(client: &Elasticsearch, alias_prefix: &str, levels: &[u64], cyc
 
 /// Bulk-indexes `live` live locks into the index of alias `alias` (set up
 /// first) and times `list()` in a child process.
-pub async fn run_list(client: &Elasticsearch, url: &str, alias: &str, live: u64) -> ListRun {
+pub(crate) async fn run_list(client: &Elasticsearch, url: &str, alias: &str, live: u64) -> ListRun {
     let manager = eslock_test_support::manager_on(client.clone(), alias);
     manager.setup().await.expect("eslock setup");
     let index = manager.index().expect("an Elasticsearch manager").to_string();
@@ -139,7 +139,7 @@ pub async fn run_list(client: &Elasticsearch, url: &str, alias: &str, live: u64)
 }
 
 /// The child: `child-list URL ALIAS` prints `result LISTED MICROS RSS_BEFORE_KIB PEAK_RSS_KIB`.
-pub fn list_child(args: &[String]) {
+pub(crate) fn list_child(args: &[String]) {
     let [url, alias] = args else {
         panic!("child-list URL ALIAS");
     };

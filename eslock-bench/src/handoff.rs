@@ -16,10 +16,10 @@ use tokio::process::Command;
 
 use crate::timing::{Samples, mono_ns};
 
-pub const WAITERS: usize = 8;
+pub(crate) const WAITERS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waiting {
+pub(crate) enum Waiting {
     /// `LockOptions::wait`.
     Eslock,
     /// The baseline: a fixed 100 ms sleep between non-waiting attempts.
@@ -27,7 +27,7 @@ pub enum Waiting {
 }
 
 impl Waiting {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Waiting::Eslock => "eslock wait",
             Waiting::Poll100 => "100 ms retry loop",
@@ -42,7 +42,7 @@ impl Waiting {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub(crate) enum Layout {
     /// All waiters in the holder's process.
     OneProcess,
     /// Half of the waiters in the holder's process, half in a child.
@@ -50,7 +50,7 @@ pub enum Layout {
 }
 
 impl Layout {
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Layout::OneProcess => "1 process",
             Layout::TwoProcesses => "2 processes",
@@ -58,7 +58,7 @@ impl Layout {
     }
 }
 
-pub struct HandoffRun {
+pub(crate) struct HandoffRun {
     pub layout: Layout,
     pub waiting: Waiting,
     pub samples: Samples,
@@ -71,10 +71,10 @@ pub struct HandoffRun {
 }
 
 impl HandoffRun {
-    pub fn requests_per_second(&self) -> f64 {
+    pub(crate) fn requests_per_second(&self) -> f64 {
         self.waiter_requests as f64 / self.window.as_secs_f64()
     }
-    pub fn requests_per_handoff(&self) -> f64 {
+    pub(crate) fn requests_per_handoff(&self) -> f64 {
         self.waiter_requests as f64 / self.samples.len().max(1) as f64
     }
 }
@@ -86,7 +86,7 @@ enum Event {
 }
 
 /// Runs `rounds` rounds of one holder + [`WAITERS`] waiters.
-pub async fn run(url: &str, alias: &str, layout: Layout, waiting: Waiting, rounds: usize, hold: Duration) -> HandoffRun {
+pub(crate) async fn run(url: &str, alias: &str, layout: Layout, waiting: Waiting, rounds: usize, hold: Duration) -> HandoffRun {
     let proxy = FaultProxy::start(url).await;
     let manager = manager_for(proxy.url(), alias).await;
     let mut result = HandoffRun {
@@ -221,7 +221,7 @@ async fn spawn_child(url: &str, alias: &str, lock: &str, waiters: usize, hold: D
 }
 
 /// The child: `child-handoff URL ALIAS LOCK WAITERS HOLD_MS eslock|poll100`.
-pub fn child(args: &[String]) {
+pub(crate) fn child(args: &[String]) {
     let [url, alias, lock, waiters, hold_ms, waiting] = args else {
         panic!("child-handoff URL ALIAS LOCK WAITERS HOLD_MS eslock|poll100");
     };

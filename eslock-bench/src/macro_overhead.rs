@@ -22,7 +22,7 @@ async fn by_hand(manager: &LockManager) -> Result<u64, eslock::Error> {
     }
 }
 
-pub struct MacroRun {
+pub(crate) struct MacroRun {
     pub iterations: usize,
     pub rounds: usize,
     /// Median ns per call, and the min and max over the rounds.
@@ -34,7 +34,7 @@ pub struct MacroRun {
     pub ratio_iqr: (f64, f64),
 }
 
-pub fn run(iterations: usize, rounds: usize) -> MacroRun {
+pub(crate) fn run(iterations: usize, rounds: usize) -> MacroRun {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let manager = LockManager::in_memory();

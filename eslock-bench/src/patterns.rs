@@ -49,7 +49,7 @@ const SHEDLOCK_UNLOCK: &str = "ctx._source.lockUntil = params.unlockTime";
 const TTL_MS: u64 = 30_000;
 
 #[derive(Clone)]
-pub enum Pattern {
+pub(crate) enum Pattern {
     Eslock(LockManager),
     Kibana { client: Elasticsearch, index: String },
     ShedLock { client: Elasticsearch, index: String },
@@ -57,7 +57,7 @@ pub enum Pattern {
 }
 
 impl Pattern {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Pattern::Eslock(_) => "eslock",
             Pattern::Kibana { .. } => "Kibana pattern",
@@ -67,7 +67,7 @@ impl Pattern {
     }
 
     /// Creates the pattern's index (eslock: its own setup).
-    pub async fn setup(&self) {
+    pub(crate) async fn setup(&self) {
         match self {
             Pattern::Eslock(manager) => manager.setup().await.expect("eslock setup"),
             Pattern::Kibana { client, index } => {
@@ -88,7 +88,7 @@ impl Pattern {
         }
     }
 
-    pub async fn teardown(&self) {
+    pub(crate) async fn teardown(&self) {
         match self {
             Pattern::Eslock(_) => {}
             Pattern::Kibana { client, index } | Pattern::ShedLock { client, index } | Pattern::Floor { client, index } => {
@@ -99,7 +99,7 @@ impl Pattern {
 
     /// One acquire + release of `lock_id`; an error when the lock was not
     /// granted or not released.
-    pub async fn cycle(&self, lock_id: &str) -> Result<(), String> {
+    pub(crate) async fn cycle(&self, lock_id: &str) -> Result<(), String> {
         match self {
             Pattern::Eslock(manager) => {
                 let lease = manager.acquire(lock_id, LockOptions::default()).await.map_err(|e| e.to_string())?;

@@ -15,9 +15,9 @@ use tokio::sync::Semaphore;
 
 use crate::timing::{cpu_time, proc_status_kib};
 
-pub const TTL: Duration = Duration::from_secs(30);
+pub(crate) const TTL: Duration = Duration::from_secs(30);
 
-pub struct RenewalRun {
+pub(crate) struct RenewalRun {
     pub leases: usize,
     pub window: Duration,
     pub renewals: usize,
@@ -27,16 +27,16 @@ pub struct RenewalRun {
 }
 
 impl RenewalRun {
-    pub fn per_second(&self) -> f64 {
+    pub(crate) fn per_second(&self) -> f64 {
         self.renewals as f64 / self.window.as_secs_f64()
     }
     /// One request per lease per TTL/3.
-    pub fn baseline_per_second(&self) -> f64 {
+    pub(crate) fn baseline_per_second(&self) -> f64 {
         self.leases as f64 / (TTL.as_secs_f64() / 3.0)
     }
 }
 
-pub async fn run(url: &str, alias: &str, leases: usize, hold: Duration) -> RenewalRun {
+pub(crate) async fn run(url: &str, alias: &str, leases: usize, hold: Duration) -> RenewalRun {
     let proxy = FaultProxy::start(url).await;
     let exe = std::env::current_exe().expect("own executable");
     let mut child = Command::new(exe)
@@ -77,7 +77,7 @@ fn updates(proxy: &FaultProxy) -> usize {
 }
 
 /// The child: `child-leases URL ALIAS N SECONDS`.
-pub fn child(args: &[String]) {
+pub(crate) fn child(args: &[String]) {
     let [url, alias, leases, seconds] = args else {
         panic!("child-leases URL ALIAS N SECONDS");
     };

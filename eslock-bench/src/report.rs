@@ -13,7 +13,7 @@ use crate::renewal::RenewalRun;
 use crate::timing::ms;
 
 #[derive(Default)]
-pub struct Results {
+pub(crate) struct Results {
     pub mode: String,
     pub command: String,
     pub engine: String,
@@ -45,7 +45,7 @@ const WHY_CYCLES: &str = "eslock sends the same two requests per cycle as Kibana
     engine more than a delete and a create, most with repeated ids, where every acquire and release reads and \
     rewrites the id's document. This is the price of fencing without clocks and of exact release outcomes.";
 
-pub fn render(results: &Results) -> String {
+pub(crate) fn render(results: &Results) -> String {
     let mut out = String::new();
     let mut targets = Vec::new();
     header(&mut out, results);
@@ -419,7 +419,7 @@ fn unmeasured(goal: String) -> Target {
 }
 
 /// A Markdown table.
-pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut out = format!("| {} |\n", headers.join(" | "));
     out.push_str(&format!("|{}\n", headers.iter().map(|_| "---|").collect::<String>()));
     for row in rows {
@@ -443,7 +443,7 @@ fn machine() -> String {
     format!("{cores} cores ({model}), {:.1} GiB memory", mem_kib as f64 / 1024.0 / 1024.0)
 }
 
-pub fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()

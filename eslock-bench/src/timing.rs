@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Nanoseconds on CLOCK_MONOTONIC: the same clock in every process of the
 /// machine, so events recorded by a child compare with the parent's.
-pub fn mono_ns() -> u64 {
+pub(crate) fn mono_ns() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
@@ -13,7 +13,7 @@ pub fn mono_ns() -> u64 {
 }
 
 /// User + system CPU time this process has used so far.
-pub fn cpu_time() -> Duration {
+pub(crate) fn cpu_time() -> Duration {
     // SAFETY: an all-zero rusage is valid, and getrusage only writes into it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
@@ -22,7 +22,7 @@ pub fn cpu_time() -> Duration {
 }
 
 /// A field of /proc/self/status in KiB (`VmRSS`: resident now, `VmHWM`: peak).
-pub fn proc_status_kib(field: &str) -> u64 {
+pub(crate) fn proc_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -36,29 +36,29 @@ pub fn proc_status_kib(field: &str) -> u64 {
 
 /// Latencies of one measurement.
 #[derive(Debug, Default, Clone)]
-pub struct Samples {
+pub(crate) struct Samples {
     nanos: Vec<u64>,
 }
 
 impl Samples {
-    pub fn push(&mut self, latency: Duration) {
+    pub(crate) fn push(&mut self, latency: Duration) {
         self.nanos.push(latency.as_nanos() as u64);
     }
 
-    pub fn push_nanos(&mut self, nanos: u64) {
+    pub(crate) fn push_nanos(&mut self, nanos: u64) {
         self.nanos.push(nanos);
     }
 
-    pub fn extend(&mut self, other: Samples) {
+    pub(crate) fn extend(&mut self, other: Samples) {
         self.nanos.extend(other.nanos);
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.nanos.len()
     }
 
     /// The `p`-th percentile (nearest rank), `p` in 0..=100; zero when empty.
-    pub fn percentile(&self, p: f64) -> Duration {
+    pub(crate) fn percentile(&self, p: f64) -> Duration {
         if self.nanos.is_empty() {
             return Duration::ZERO;
         }
@@ -68,17 +68,17 @@ impl Samples {
         Duration::from_nanos(sorted[rank.clamp(1, sorted.len()) - 1])
     }
 
-    pub fn p50(&self) -> Duration {
+    pub(crate) fn p50(&self) -> Duration {
         self.percentile(50.0)
     }
 
-    pub fn p99(&self) -> Duration {
+    pub(crate) fn p99(&self) -> Duration {
         self.percentile(99.0)
     }
 }
 
 /// The median of a few figures (round-to-round results).
-pub fn median(values: &mut [f64]) -> f64 {
+pub(crate) fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     match values.len() {
         0 => 0.0,
@@ -88,7 +88,7 @@ pub fn median(values: &mut [f64]) -> f64 {
 }
 
 /// Milliseconds with a precision that suits the magnitude.
-pub fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;
     if ms >= 100.0 {
         format!("{ms:.0} ms")

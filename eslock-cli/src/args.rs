@@ -45,7 +45,7 @@ Examples:
     subcommand_required = true,
     arg_required_else_help = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub connection: Connection,
 
@@ -64,7 +64,7 @@ pub struct Cli {
 /// in `--help` (env values hidden), or in error messages.
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Connection")]
-pub struct Connection {
+pub(crate) struct Connection {
     /// Cluster node URL; repeat it or separate URLs with commas to spread
     /// requests round-robin over several nodes [default: http://127.0.0.1:9200]
     #[arg(long = "url", value_name = "URL", env = "ELASTICSEARCH_URL", value_delimiter = ',', global = true)]
@@ -94,7 +94,7 @@ pub struct Connection {
 /// Which lock index: eslock's default, a named one, a prefixed one, or Kibana's.
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Lock index")]
-pub struct IndexChoice {
+pub(crate) struct IndexChoice {
     /// Lock index alias [default: .eslock-locks]
     #[arg(long, value_name = "NAME", global = true, conflicts_with_all = ["prefix", "kibana"])]
     pub index: Option<String>,
@@ -109,7 +109,7 @@ pub struct IndexChoice {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// Show every live lock
     #[command(long_about = "\
 Show every live lock: its id, fencing token, how long it has been held, when it
@@ -214,20 +214,20 @@ Examples:
 }
 
 #[derive(Args, Debug)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Only locks whose id starts with this (the index prefix is --prefix)
     #[arg(long, value_name = "PREFIX")]
     pub id_prefix: Option<String>,
 }
 
 impl Filter {
-    pub fn keeps(&self, lock_id: &str) -> bool {
+    pub(crate) fn keeps(&self, lock_id: &str) -> bool {
         self.id_prefix.as_deref().is_none_or(|prefix| lock_id.starts_with(prefix))
     }
 }
 
 #[derive(Args, Debug)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     #[command(flatten)]
     pub filter: Filter,
 
@@ -245,7 +245,7 @@ pub struct WatchArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Lease TTL; renewed about every TTL/3 while the command runs
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
     pub ttl: Duration,
@@ -272,14 +272,14 @@ fn duration(text: &str) -> Result<Duration, humantime::DurationError> {
 
 /// A password or API key: `Debug` shows `<redacted>`, and nothing prints it.
 #[derive(Clone)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    pub fn new(value: String) -> Self {
+    pub(crate) fn new(value: String) -> Self {
         Secret(value)
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

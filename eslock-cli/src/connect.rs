@@ -14,7 +14,7 @@ use crate::args::{Connection as Options, Secret};
 
 const DEFAULT_URL: &str = "http://127.0.0.1:9200";
 
-pub fn client(options: &Options) -> Result<Elasticsearch, Fail> {
+pub(crate) fn client(options: &Options) -> Result<Elasticsearch, Fail> {
     let urls = options.urls.join(",");
     let mut connection = Connection::new(if urls.trim_matches([',', ' ']).is_empty() { DEFAULT_URL } else { &urls });
     if let Some(key) = options.api_key.as_ref().filter(|key| !key.expose().is_empty()) {

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 use eslock::LockInfo;
 use serde_json::{Value, json};
 
-pub fn to_json(lock: &LockInfo) -> Value {
+pub(crate) fn to_json(lock: &LockInfo) -> Value {
     json!({
         "lock_id": lock.lock_id.as_str(),
         "fencing_token": lock.fencing_token,
@@ -34,7 +34,7 @@ fn row(lock: &LockInfo, now: SystemTime) -> Vec<String> {
 }
 
 /// The `list` and `get` table.
-pub fn table(locks: &[LockInfo], now: SystemTime) -> String {
+pub(crate) fn table(locks: &[LockInfo], now: SystemTime) -> String {
     let rows: Vec<Vec<String>> = locks.iter().map(|lock| row(lock, now)).collect();
     align(HEADER.iter().map(|cell| cell.to_string()).collect(), rows)
 }
@@ -42,7 +42,7 @@ pub fn table(locks: &[LockInfo], now: SystemTime) -> String {
 /// One `watch` refresh: the live locks, those acquired since `previous`
 /// marked `+` (a new token, so a take-over counts too), then those gone since
 /// `previous` marked `-`.
-pub fn watch_table(locks: &[LockInfo], previous: Option<&[LockInfo]>, now: SystemTime) -> String {
+pub(crate) fn watch_table(locks: &[LockInfo], previous: Option<&[LockInfo]>, now: SystemTime) -> String {
     let held_before = |lock: &LockInfo| previous.is_none_or(|before| before.iter().any(|old| old.token == lock.token));
     let mut rows: Vec<Vec<String>> = locks
         .iter()
@@ -61,7 +61,7 @@ pub fn watch_table(locks: &[LockInfo], previous: Option<&[LockInfo]>, now: Syste
 }
 
 /// The `+N acquired, -M released` summary of a refresh.
-pub fn changes(locks: &[LockInfo], previous: Option<&[LockInfo]>) -> Option<String> {
+pub(crate) fn changes(locks: &[LockInfo], previous: Option<&[LockInfo]>) -> Option<String> {
     let previous = previous?;
     let acquired = locks.iter().filter(|lock| !previous.iter().any(|old| old.token == lock.token)).count();
     let gone = previous.iter().filter(|old| !locks.iter().any(|lock| lock.token == old.token)).count();

@@ -13,9 +13,9 @@ use crate::args::RunArgs;
 use crate::{FAILURE, Fail};
 
 /// The lock is held elsewhere: the command did not run.
-pub const HELD_ELSEWHERE: u8 = 4;
+pub(crate) const HELD_ELSEWHERE: u8 = 4;
 /// The lease was lost while the command ran.
-pub const LEASE_LOST: u8 = 5;
+pub(crate) const LEASE_LOST: u8 = 5;
 
 /// The signals passed on to the command.
 struct Signals {
@@ -71,7 +71,7 @@ fn exit_status(status: ExitStatus) -> u8 {
     }
 }
 
-pub async fn run(manager: &LockManager, args: &RunArgs) -> Result<u8, Fail> {
+pub(crate) async fn run(manager: &LockManager, args: &RunArgs) -> Result<u8, Fail> {
     let mut signals = Signals::install()?;
     let mut options = LockOptions::default().ttl(args.ttl).metadata(metadata(args));
     if let Some(wait) = args.wait {

@@ -11,7 +11,7 @@ use crate::{FAILURE, Fail, output};
 /// Cursor home and clear screen: redraw the table in place on a terminal.
 const CLEAR: &str = "\x1b[H\x1b[2J";
 
-pub async fn watch(manager: &LockManager, args: &WatchArgs) -> Result<u8, Fail> {
+pub(crate) async fn watch(manager: &LockManager, args: &WatchArgs) -> Result<u8, Fail> {
     let iterations = if args.once { Some(1) } else { args.iterations };
     let in_place = std::io::stdout().is_terminal();
     let index = manager.index().unwrap_or_default().to_string();

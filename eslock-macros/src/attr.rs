@@ -7,20 +7,20 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Expr, Ident, LitStr, Path, Token};
 
 /// The lock as written: a string literal, or a name from `lock_names!`.
-pub enum LockArg {
+pub(crate) enum LockArg {
     Literal(LitStr),
     Named(Path),
 }
 
 /// One `key = value` of `metadata(...)`; the key is a name or a string.
-pub struct MetadataArg {
+pub(crate) struct MetadataArg {
     pub key: String,
     pub key_span: Span,
     pub value: Expr,
 }
 
 /// The attribute's arguments.
-pub struct Args {
+pub(crate) struct Args {
     pub lock: LockArg,
     pub ttl: Option<LitStr>,
     pub wait: Option<LitStr>,

@@ -10,7 +10,7 @@ use syn::spanned::Spanned;
 
 use crate::valid::{self, Exclusive, Lock, Metadata, ValidName};
 
-pub fn exclusive(exclusive: Exclusive) -> TokenStream {
+pub(crate) fn exclusive(exclusive: Exclusive) -> TokenStream {
     let Exclusive { function, return_type, .. } = &exclusive;
 
     // `E::from(error)` for the function's error type `E`, spanned on the
@@ -219,7 +219,7 @@ fn options_expr(exclusive: &Exclusive) -> TokenStream {
 
 /// One constant per name: a `LockName` for a complete id, a `LockTemplate`
 /// (which is not a lock id) for one with placeholders.
-pub fn lock_names(names: Vec<ValidName>) -> TokenStream {
+pub(crate) fn lock_names(names: Vec<ValidName>) -> TokenStream {
     let consts = names.iter().map(|ValidName { decl, placeholders, once_problem }| {
         let (attrs, vis, name, id) = (&decl.attrs, &decl.vis, &decl.name, &decl.id);
         let doc = format!("Lock `{}`.", id.value());

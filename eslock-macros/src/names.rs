@@ -5,7 +5,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Ident, LitStr, Token, Visibility};
 
 /// One `pub NAME = "id";` line.
-pub struct LockNameDecl {
+pub(crate) struct LockNameDecl {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
     pub name: Ident,
@@ -13,7 +13,7 @@ pub struct LockNameDecl {
 }
 
 /// The whole declaration.
-pub struct LockNames(pub Vec<LockNameDecl>);
+pub(crate) struct LockNames(pub Vec<LockNameDecl>);
 
 impl Parse for LockNames {
     fn parse(input: ParseStream) -> syn::Result<Self> {

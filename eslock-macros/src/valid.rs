@@ -20,7 +20,7 @@ use crate::attr::{Args, LockArg, MetadataArg};
 use crate::names::{LockNameDecl, LockNames};
 
 /// An `#[exclusive]` function that passed every check.
-pub struct Exclusive {
+pub(crate) struct Exclusive {
     pub function: ItemFn,
     pub lock: Lock,
     pub ttl: Option<Duration>,
@@ -34,7 +34,7 @@ pub struct Exclusive {
     pub parameters: Vec<Ident>,
 }
 
-pub enum Lock {
+pub(crate) enum Lock {
     /// A literal id or template, parsed into segments.
     Literal { literal: LitStr, segments: Vec<Segment> },
     /// A name from `lock_names!`.
@@ -42,19 +42,19 @@ pub enum Lock {
 }
 
 /// One metadata entry; its value is a literal, negated if `negative`.
-pub struct Metadata {
+pub(crate) struct Metadata {
     pub key: String,
     pub value: Lit,
     pub negative: bool,
 }
 
 /// `startup` (and whether `once`).
-pub struct Startup {
+pub(crate) struct Startup {
     pub once: bool,
 }
 
 /// A `lock_names!` line that passed every check.
-pub struct ValidName {
+pub(crate) struct ValidName {
     pub decl: LockNameDecl,
     /// Its placeholders; none for a complete id.
     pub placeholders: Vec<String>,
@@ -87,7 +87,7 @@ impl Errors {
     }
 }
 
-pub fn exclusive(args: Args, function: ItemFn) -> syn::Result<Exclusive> {
+pub(crate) fn exclusive(args: Args, function: ItemFn) -> syn::Result<Exclusive> {
     let mut errors = Errors::default();
     let signature = &function.sig;
     if signature.asyncness.is_none() {
@@ -156,7 +156,7 @@ fn parameter_names(function: &ItemFn) -> Vec<Ident> {
 
 /// How a placeholder error names the parameters that a placeholder may
 /// name; also used by the generated check of `lock_names!` names.
-pub fn parameter_list(parameters: &[Ident]) -> String {
+pub(crate) fn parameter_list(parameters: &[Ident]) -> String {
     if parameters.is_empty() {
         "it has none".to_string()
     } else {
@@ -285,7 +285,7 @@ fn startup_task(function: &ItemFn, startup: &Ident, lock: Option<&Lock>, once: b
 }
 
 /// Each id follows the rules; no id and no name is declared twice.
-pub fn lock_names(names: LockNames) -> syn::Result<Vec<ValidName>> {
+pub(crate) fn lock_names(names: LockNames) -> syn::Result<Vec<ValidName>> {
     let mut errors = Errors::default();
     let mut ids: HashMap<String, Ident> = HashMap::new();
     let mut names_seen: HashMap<String, Ident> = HashMap::new();

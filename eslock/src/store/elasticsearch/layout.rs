@@ -3,10 +3,10 @@
 use crate::error::{Error, Result};
 
 /// The alias of the default layout.
-pub const DEFAULT_ALIAS: &str = ".eslock-locks";
+pub(super) const DEFAULT_ALIAS: &str = ".eslock-locks";
 
 /// The alias Kibana's lock manager uses.
-pub const KIBANA_ALIAS: &str = ".kibana_locks";
+pub(super) const KIBANA_ALIAS: &str = ".kibana_locks";
 
 /// Where locks are stored: an alias `NAME`, the concrete index `NAME-000001`,
 /// the component template `NAME-component` and the index template

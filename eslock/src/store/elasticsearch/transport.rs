@@ -30,17 +30,17 @@ pub(crate) struct Reply {
 
 impl Reply {
     /// The engine's `error.type`, for 4xx/5xx replies.
-    pub fn error_type(&self) -> Option<&str> {
+    pub(super) fn error_type(&self) -> Option<&str> {
         self.body.pointer("/error/type").and_then(Value::as_str)
     }
 
-    pub fn is_success(&self) -> bool {
+    pub(super) fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
 
     /// A 404 that the engine means: no such document or index. Any other
     /// 404 (a proxy's, a wrong base path) is an unexpected reply.
-    pub fn is_not_found(&self) -> bool {
+    pub(super) fn is_not_found(&self) -> bool {
         self.status == 404
             && (self.body.get("found") == Some(&Value::Bool(false))
                 || matches!(self.error_type(), Some("index_not_found_exception" | "document_missing_exception")))
@@ -55,31 +55,31 @@ pub(crate) struct Context<'a> {
 }
 
 impl Context<'_> {
-    pub fn error(&self, reason: impl Into<String>) -> BackendError {
+    pub(super) fn error(&self, reason: impl Into<String>) -> BackendError {
         BackendError::new(self.operation, self.lock_id, reason)
     }
 
     /// The error for a reply the caller did not expect.
-    pub fn unexpected(&self, reply: &Reply) -> BackendError {
+    pub(super) fn unexpected(&self, reply: &Reply) -> BackendError {
         let kind = reply.error_type().unwrap_or("unexpected response");
         let reason = describe_error(&reply.body);
         self.error(format!("HTTP {} {kind}: {reason}", reply.status)).with_status(reply.status)
     }
 
     /// The error for a reply that lacks what the protocol promises.
-    pub fn malformed(&self, what: &str, reply: &Reply) -> BackendError {
+    pub(super) fn malformed(&self, what: &str, reply: &Reply) -> BackendError {
         let body = reply.body.to_string();
         self.error(format!("malformed response ({what}): {}", shorten(&body, 500))).with_status(reply.status)
     }
 
     /// The reply if it is a success; else the error that describes it.
-    pub fn success(&self, reply: Reply) -> Result<Reply> {
+    pub(super) fn success(&self, reply: Reply) -> Result<Reply> {
         if reply.is_success() { Ok(reply) } else { Err(self.unexpected(&reply).into()) }
     }
 
     /// The reply if it is a success, `None` if the engine found no such
     /// document or index; else the error that describes it.
-    pub fn found(&self, reply: Reply) -> Result<Option<Reply>> {
+    pub(super) fn found(&self, reply: Reply) -> Result<Option<Reply>> {
         if reply.is_not_found() { Ok(None) } else { self.success(reply).map(Some) }
     }
 }
@@ -157,31 +157,31 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Sends one request with the usual time limit; any status comes back.
-    pub async fn send(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
+    pub(super) async fn send(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
         self.send_within(context, method, path, body, self.timeout).await
     }
 
     /// [`send`](Self::send) with a time limit of its own.
-    pub async fn send_within(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Reply> {
+    pub(super) async fn send_within(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Reply> {
         send(&self.client, context, method, path, body, &self.headers, timeout).await
     }
 
     /// Sends newline-delimited JSON (the `_bulk` API) with a time limit of
     /// its own; any status comes back.
-    pub async fn send_ndjson(&self, context: Context<'_>, path: &str, body: &str, timeout: Duration) -> Result<Reply> {
+    pub(super) async fn send_ndjson(&self, context: Context<'_>, path: &str, body: &str, timeout: Duration) -> Result<Reply> {
         let mut headers = self.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
         send_body(&self.client, context, Method::Post, path, Some(&body), &headers, timeout).await
     }
 
     /// Sends one request that must succeed; any other status is an error.
-    pub async fn expect_success(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
+    pub(super) async fn expect_success(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Reply> {
         context.success(self.send(context, method, path, body).await?)
     }
 
     /// Sends one request that must succeed or find nothing (`None`: no such
     /// document or index); any other status is an error.
-    pub async fn expect_found(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Option<Reply>> {
+    pub(super) async fn expect_found(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>) -> Result<Option<Reply>> {
         context.found(self.send(context, method, path, body).await?)
     }
 
@@ -189,7 +189,7 @@ impl Engine {
     /// page); `None` when the index is missing. Search only sees refreshed
     /// documents, so this pays for one explicit refresh to be exact (its
     /// callers are operator actions and index repair).
-    pub async fn search_all(&self, context: Context<'_>, index: &str, query: Value) -> Result<Option<Vec<Value>>> {
+    pub(super) async fn search_all(&self, context: Context<'_>, index: &str, query: Value) -> Result<Option<Vec<Value>>> {
         if self.expect_found(context, Method::Post, &path(&[index, "_refresh"], ""), None).await?.is_none() {
             return Ok(None);
         }
@@ -241,7 +241,7 @@ impl Engine {
 
     /// The cluster's clock now, from an ingest simulation (no index, no
     /// write): what expiry is compared with, never the client's clock.
-    pub async fn cluster_now(&self, context: Context<'_>) -> Result<SystemTime> {
+    pub(super) async fn cluster_now(&self, context: Context<'_>) -> Result<SystemTime> {
         let body = json!({ "pipeline": { "processors": [] }, "docs": [{ "_source": {} }] });
         let simulate = "/_ingest/pipeline/_simulate?filter_path=docs.doc._ingest.timestamp";
         let reply = self.expect_success(context, Method::Post, simulate, Some(&body)).await?;
