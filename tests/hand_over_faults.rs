@@ -114,21 +114,7 @@ impl LockStore for Faulty {
             }
         })
     }
-    fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.release(lock_id, token)
-    }
-    fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.abandon(lock_id, token)
-    }
-    fn get<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, Option<LockInfo>> {
-        self.inner.get(lock_id)
-    }
-    fn list(&self) -> StoreFuture<'_, Vec<LockInfo>> {
-        self.inner.list()
-    }
-    fn force_release<'a>(&'a self, lock_id: &'a LockId) -> StoreFuture<'a, bool> {
-        self.inner.force_release(lock_id)
-    }
+    eslock_test_support::forward_to_inner!();
 }
 
 fn waiting(ttl: Duration, wait: Duration) -> LockOptions {

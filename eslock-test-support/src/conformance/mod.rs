@@ -94,7 +94,9 @@ impl<S: LockStore> LockStore for CountingStore<S> {
 }
 
 /// The store methods a fault-injecting wrapper passes to `self.inner`
-/// unchanged (release, abandon, get, list, force_release).
+/// unchanged (release, abandon, get, list, force_release). The wrapper
+/// needs `LockId`, `LockInfo` and `StoreFuture` in scope.
+#[macro_export]
 macro_rules! forward_to_inner {
     () => {
         fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
