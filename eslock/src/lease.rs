@@ -455,12 +455,13 @@ impl Shared {
             first = state.lost.is_none();
             if first {
                 state.lost = Some(reason.clone());
+                // Counted before anyone waiting on `lost()` can see the loss.
+                telemetry::lease_lost(&self.label);
             }
             first
         });
         if first {
             tracing::warn!(lock_id = %self.lock_id, %reason, "lease lost");
-            telemetry::lease_lost(&self.label);
         }
     }
 
