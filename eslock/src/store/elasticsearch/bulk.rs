@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::document::{Document, LOCK_FIELDS};
+use super::document::Document;
 use super::scripts;
 use super::transport::{Context, Reply};
 use crate::error::{Operation, Result};
@@ -17,7 +17,7 @@ pub(super) fn renewal_body(renewals: &[Renewal], retry_on_conflict: u32) -> Stri
     for renewal in renewals {
         let action = json!({ "update": { "_id": renewal.lock_id.as_str(), "retry_on_conflict": retry_on_conflict } });
         let update = json!({
-            "_source": LOCK_FIELDS,
+            "_source": true,
             "script": {
                 "lang": "painless",
                 "source": &*scripts::EXTEND,

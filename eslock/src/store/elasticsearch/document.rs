@@ -7,10 +7,6 @@ use serde_json::{Map, Value};
 use crate::id::LockId;
 use crate::info::LockInfo;
 
-/// The fields [`Document::read`] reads: what update replies ask the engine
-/// to send back, leaving out the lists of released and abandoned tokens.
-pub(crate) const LOCK_FIELDS: [&str; 6] = ["token", "metadata", "createdAt", "expiresAt", "fencingToken", "fencingTokenOwner"];
-
 /// What one lock document says.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Document {

@@ -253,7 +253,7 @@ impl LockStore for ElasticsearchStore {
             let context = Context { operation: Operation::Acquire, lock_id: Some(&request.lock_id) };
             let body = json!({
                 "scripted_upsert": true,
-                "_source": document::LOCK_FIELDS,
+                "_source": true,
                 "script": {
                     "lang": "painless",
                     "source": &*scripts::ACQUIRE,
@@ -284,7 +284,7 @@ impl LockStore for ElasticsearchStore {
         Box::pin(async move {
             let context = Context { operation: Operation::Extend, lock_id: Some(lock_id) };
             let body = json!({
-                "_source": document::LOCK_FIELDS,
+                "_source": true,
                 "script": {
                     "lang": "painless",
                     "source": &*scripts::EXTEND,
@@ -315,9 +315,8 @@ impl LockStore for ElasticsearchStore {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
             let release_id = uuid::Uuid::new_v4().to_string();
-            let fields: Vec<&str> = document::LOCK_FIELDS.iter().copied().chain(["releasedBy"]).collect();
             let body = json!({
-                "_source": fields,
+                "_source": true,
                 "script": {
                     "lang": "painless",
                     "source": &*scripts::HAND_OVER,
