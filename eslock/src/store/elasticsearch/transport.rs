@@ -163,7 +163,7 @@ impl Engine {
 
     /// [`send`](Self::send) with a time limit of its own.
     pub(super) async fn send_within(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Reply> {
-        send(&self.client, context, method, path, body, &self.headers, timeout).await
+        send(&self.client, context, method, path, body.map(JsonBody::new).as_ref(), &self.headers, timeout).await
     }
 
     /// Sends newline-delimited JSON (the `_bulk` API) with a time limit of
@@ -171,7 +171,7 @@ impl Engine {
     pub(super) async fn send_ndjson(&self, context: Context<'_>, path: &str, body: &str, timeout: Duration) -> Result<Reply> {
         let mut headers = self.headers.clone();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
-        send_body(&self.client, context, Method::Post, path, Some(&body), &headers, timeout).await
+        send(&self.client, context, Method::Post, path, Some(&body), &headers, timeout).await
     }
 
     /// Sends one request that must succeed; any other status is an error.
@@ -253,23 +253,11 @@ impl Engine {
     }
 }
 
-/// Sends one request, retrying 429/502/503/504 and connection failures a
-/// bounded number of times. Any status is returned to the caller to
-/// interpret; only exhausted retries and unreadable bodies become errors.
-async fn send(
-    client: &Elasticsearch,
-    context: Context<'_>,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-    headers: &HeaderMap,
-    timeout: Duration,
-) -> Result<Reply> {
-    send_body(client, context, method, path, body.map(JsonBody::new).as_ref(), headers, timeout).await
-}
-
-/// [`send`] with a body of any kind (the `_bulk` API's NDJSON).
-async fn send_body<B: Body + Sync + ?Sized>(
+/// Sends one request with a body of any kind (JSON, or the `_bulk` API's
+/// NDJSON), retrying 429/502/503/504 and connection failures a bounded
+/// number of times. Any status is returned to the caller to interpret; only
+/// exhausted retries and unreadable bodies become errors.
+async fn send<B: Body + Sync + ?Sized>(
     client: &Elasticsearch,
     context: Context<'_>,
     method: Method,
