@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use crate::id::LockId;
 use crate::lease::Claim;
 use crate::store::AcquireRequest;
+use crate::sync::lock;
 
 /// What a release in this process offers a waiter.
 #[derive(Debug)]
@@ -168,11 +169,6 @@ impl Waiters {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every change is one insert, push or removal: poisoning cannot leave
-    // the map half-changed.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 impl Place {
     /// Whether this waiter is the first of its lock id: the one that polls.

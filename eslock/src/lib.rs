@@ -87,6 +87,7 @@ mod options;
 mod pending;
 mod renewal;
 mod startup;
+mod sync;
 mod telemetry;
 pub mod store;
 

@@ -72,9 +72,7 @@ impl PendingWork {
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
-        // Every change is a single increment or decrement: poisoning cannot
-        // leave the map half-written.
-        self.counts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.counts)
     }
 }
 

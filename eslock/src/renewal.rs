@@ -91,8 +91,7 @@ impl Renewals {
     }
 
     fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        // Pushes and takes are single steps: poisoning cannot leave it half-changed.
-        self.queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.queue)
     }
 }
 
