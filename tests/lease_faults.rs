@@ -5,7 +5,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use eslock::{ElasticsearchStore, Error, LockManager, LockOptions};
+use eslock::store::{AcquireOutcome, AcquireRequest, LockStore};
+use eslock::{ElasticsearchStore, Error, LockId, LockManager, LockOptions};
 use eslock_test_support::engine::{SteppedClockNode, faketime_command};
 use eslock_test_support::proxy::{FaultProxy, Mode};
 use eslock_test_support::{client_for, engine_url, unique_name};
@@ -305,6 +306,67 @@ async fn a_dead_node_among_several_does_not_cost_the_lease() {
         drop(lease);
     }
     across.flush().await;
+}
+
+/// A store whose first request goes to a node that swallows it (held until
+/// the proxy passes it on, as a partition that heals) and whose next ones go
+/// to the engine: its first acquire attempt times out, and its retry is
+/// answered while the first copy still waits to reach the engine.
+fn store_behind_a_swallowing_node(swallowing: &FaultProxy, alias: &str) -> ElasticsearchStore {
+    // Round robin from the first URL: attempt 1 to the swallowing node, then
+    // the engine twice, so that only one request of the test is swallowed.
+    let urls = format!("{},{},{}", swallowing.url(), engine(), engine());
+    ElasticsearchStore::builder(client_for(&urls))
+        .index_name(alias)
+        .request_timeout(Duration::from_secs(1))
+        .build()
+}
+
+/// Issue 7 and 10: a copy of an acquire request that reaches the engine
+/// after the lease it asked for ended (the client retried the attempt
+/// elsewhere) never takes the lock for a token nobody holds: not after the
+/// lease was released, and not when the retry found the lock held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_copy_of_a_retried_acquire_never_takes_the_lock() {
+    let alias = unique_name("late-copy");
+    let direct = manager_at(&engine(), &alias);
+    direct.setup().await.unwrap();
+    for held_by_another in [false, true] {
+        let swallowing = FaultProxy::start(&engine()).await;
+        swallowing.set_mode(Mode::Blackhole);
+        let store = store_behind_a_swallowing_node(&swallowing, &alias);
+        let lock_id = format!("job-{held_by_another}");
+        let other = if held_by_another { Some(direct.acquire(&lock_id, LockOptions::default()).await.unwrap()) } else { None };
+        let request = AcquireRequest {
+            lock_id: LockId::new(&lock_id).unwrap(),
+            token: uuid::Uuid::new_v4().to_string(),
+            ttl: Duration::from_secs(30),
+            metadata: serde_json::json!({}),
+        };
+        match (store.acquire(&request).await.unwrap(), other) {
+            (AcquireOutcome::Acquired(_), None) => assert!(store.release(&request.lock_id, &request.token).await.unwrap()),
+            (AcquireOutcome::Held(_), Some(other)) => assert!(other.release().await.unwrap()),
+            (outcome, _) => panic!("held by another: {held_by_another}; {outcome:?}"),
+        }
+        // The swallowed first attempt reaches the engine now.
+        assert_eq!(swallowing.requests(), 0);
+        swallowing.set_mode(Mode::Pass);
+        let reached = async {
+            while swallowing.requests() == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(GENEROUS, reached).await.expect("the copy reached the engine");
+        // It is refused: the lock stays free (a grant would hold it for 30 s).
+        let free_until = std::time::Instant::now() + Duration::from_secs(2);
+        while std::time::Instant::now() < free_until {
+            let holder = direct.get(&lock_id).await.unwrap();
+            assert!(holder.is_none(), "held by another: {held_by_another}; the late copy took the lock: {holder:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let lease = direct.acquire(&lock_id, LockOptions::default()).await.expect("the lock is free");
+        assert!(lease.release().await.unwrap());
+    }
 }
 
 /// Issue 10: renewals travel in one `_bulk` request per manager. When the

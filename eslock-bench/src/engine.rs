@@ -6,16 +6,25 @@ use std::time::Duration;
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
-use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use elasticsearch::http::headers::{ACCEPT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue};
 use elasticsearch::http::request::JsonBody;
 use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
+/// The headers of every request of the baselines and fixtures: those
+/// eslock's own requests carry (uncompressed replies), so that every
+/// pattern runs on the same HTTP settings.
+fn headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    headers
+}
+
 /// Sends one JSON request; returns the status and body (`Null` when empty).
 pub(crate) async fn send(client: &Elasticsearch, method: Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
     let response = client
-        .send(method, path, HeaderMap::new(), None::<&()>, body.map(JsonBody::new), Some(TIMEOUT))
+        .send(method, path, headers(), None::<&()>, body.map(JsonBody::new), Some(TIMEOUT))
         .await
         .map_err(|err| format!("{method:?} {path}: {err}"))?;
     let status = response.status_code().as_u16();
@@ -72,7 +81,7 @@ pub(crate) async fn bulk_index(client: &Elasticsearch, index: &str, docs: impl I
             body.push_str(&source.to_string());
             body.push('\n');
         }
-        let mut headers = HeaderMap::new();
+        let mut headers = headers();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
         let response = client
             .send(Method::Post, "/_bulk", headers, None::<&()>, Some(body), Some(TIMEOUT))

@@ -38,12 +38,13 @@ struct Target {
 
 /// Why eslock's cycles cost more than the peers' patterns and the floor.
 const WHY_CYCLES: &str = "eslock sends the same two requests per cycle as Kibana's pattern, but a release keeps the \
-    lock's document (its fencing counter, so the next fencing token follows from the last without any clock) and \
-    records the released token and the release call (so that a late copy of the acquire can never take the lock \
-    again, and a retried release can tell its own success). Kibana's pattern deletes the document on release and \
-    creates it anew on acquire; the floor writes a tiny document without a script. Rewriting a kept document costs the \
-    engine more than a delete and a create, most with repeated ids, where every acquire and release reads and \
-    rewrites the id's document. This is the price of fencing without clocks and of exact release outcomes.";
+    lock's document, with its fencing counter (so that the next fencing token follows from the last without any \
+    clock) and a short id of the release call (so that a retried release can tell its own success). Kibana's \
+    pattern deletes the document on release and creates it anew on acquire; the floor writes a tiny document without \
+    a script. Rewriting a kept document costs the engine more than a delete and a create, most with repeated ids, \
+    where every acquire and release reads the id's document back from the translog. On the client, each lease has a \
+    renewal task of its own, which costs a task switch or two per cycle. This is the price of fencing without clocks \
+    and of exact release outcomes.";
 
 pub(crate) fn render(results: &Results) -> String {
     let mut out = String::new();
@@ -106,7 +107,9 @@ fn header(out: &mut String, r: &Results) {
         "Measured by `eslock-bench` (issue 10): eslock against the lock patterns of its peers \
          (Kibana's lock manager, ShedLock's Elasticsearch/OpenSearch provider, both re-written in the \
          benchmark from their documented behaviour) and the engine's floor (a plain index + delete by id), \
-         with one `elasticsearch` client (eslock's `client()`, one connection pool) on one node.\n"
+         with one `elasticsearch` client (eslock's `client()`, one connection pool) on one node. Every request \
+         of every pattern asks for an uncompressed reply (`Accept-Encoding: identity`), as eslock's own requests do: \
+         compressing replies of a few hundred bytes costs the engine and the client more CPU than it saves.\n"
     );
     let _ = writeln!(
         out,

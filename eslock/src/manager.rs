@@ -13,13 +13,14 @@ use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::backoff::Backoff;
-use crate::error::{BackendError, Error, LeaseLostError, LockAcquisitionError, Operation, Result};
+use crate::error::{Error, LeaseLostError, LockAcquisitionError, Result};
 use crate::handoff::{IDLE_POLLING, Offer, Place};
 use crate::id::LockId;
 use crate::info::LockInfo;
 use crate::lease::{Claim, Giveback, Lease, LeaseHandle, schedule_release};
 use crate::local::Local;
 use crate::options::{LockOptions, ResolvedOptions};
+use crate::pending::PendingGuard;
 use crate::telemetry::{self, Acquisition};
 use crate::store::elasticsearch::{Connection, ElasticsearchStore};
 use crate::store::memory::MemoryStore;
@@ -60,6 +61,33 @@ struct Inner {
     local: Arc<Local>,
     /// Whether metrics may carry rendered lock ids as labels.
     label_ids: bool,
+}
+
+/// An acquire request whose outcome is not known yet. Dropped while still
+/// pending (its caller went away, or the request failed), it abandons the
+/// token: released if the engine granted it, refused if the request (or a
+/// copy of it) arrives later.
+struct InFlight {
+    store: Arc<dyn LockStore>,
+    request: AcquireRequest,
+    /// Marks the id's work pending; taken once the outcome is known.
+    guard: Option<PendingGuard>,
+}
+
+impl InFlight {
+    /// The outcome is known: nothing to abandon. The id's pending mark.
+    fn settle(&mut self) -> Option<PendingGuard> {
+        self.guard.take()
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(guard) = self.guard.take() {
+            let token = std::mem::take(&mut self.request.token);
+            schedule_release(Arc::clone(&self.store), self.request.lock_id.clone(), token, Giveback::Abandon, guard);
+        }
+    }
 }
 
 /// What one acquisition attempt found.
@@ -323,37 +351,32 @@ impl LockManager {
         }
     }
 
-    /// One acquisition attempt. It runs as a task of its own so that a
-    /// caller who stops waiting (a timeout, a dropped future) cannot leave
-    /// the lock held: the task sees the reply through, and a grant nobody
-    /// takes is released.
+    /// One acquisition attempt. A caller who stops waiting (a timeout, a
+    /// dropped future) cannot leave the lock held: the request in flight is
+    /// then abandoned (see [`InFlight`]), and a grant nobody takes is
+    /// released with its claim.
     async fn attempt(&self, lock_id: &LockId, options: &ResolvedOptions) -> Result<Attempt> {
-        let local = Arc::clone(&self.inner.local);
-        let store = Arc::clone(&local.store);
-        let guard = local.pending.start(lock_id.as_str());
-        let request = AcquireRequest {
-            lock_id: lock_id.clone(),
-            token: uuid::Uuid::new_v4().to_string(),
-            ttl: options.ttl,
-            metadata: options.metadata.clone(),
+        let local = &self.inner.local;
+        let mut in_flight = InFlight {
+            store: Arc::clone(&local.store),
+            request: AcquireRequest {
+                lock_id: lock_id.clone(),
+                token: uuid::Uuid::new_v4().to_string(),
+                ttl: options.ttl,
+                metadata: options.metadata.clone(),
+            },
+            guard: Some(local.pending.start(lock_id.as_str())),
         };
-        let task = tokio::spawn(async move {
-            match store.acquire(&request).await {
-                Ok(AcquireOutcome::Acquired(info)) => Ok(Attempt::Granted(Claim::new(local, request.lock_id, info, Some(guard)))),
-                Ok(AcquireOutcome::Held(holder)) => Ok(Attempt::Held(holder)),
-                Err(err) => {
-                    // The outcome is unknown: the engine may have granted the
-                    // lock before the reply was lost, or may still get the
-                    // request. Abandoning the token covers both.
-                    schedule_release(store, request.lock_id, request.token, Giveback::Abandon, guard);
-                    Err(err)
-                }
+        match local.store.acquire(&in_flight.request).await {
+            Ok(AcquireOutcome::Acquired(info)) => Ok(Attempt::Granted(Claim::new(Arc::clone(local), lock_id.clone(), info, in_flight.settle()))),
+            Ok(AcquireOutcome::Held(holder)) => {
+                in_flight.settle();
+                Ok(Attempt::Held(holder))
             }
-        });
-        match task.await {
-            Ok(outcome) => outcome,
-            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-            Err(_) => Err(BackendError::new(Operation::Acquire, Some(lock_id), "the runtime shut down during the acquire request").into()),
+            // The outcome is unknown: the engine may have granted the lock
+            // before the reply was lost, or may still get the request.
+            // Dropping `in_flight` abandons the token, which covers both.
+            Err(err) => Err(err),
         }
     }
 

@@ -292,7 +292,6 @@ macro_rules! conformance_tests {
             an_acquire_applied_after_its_failure_is_refused,
             flush_completes_scheduled_releases,
             with_lease_gives_the_work_its_fencing_token,
-            a_released_token_never_takes_the_lock_again,
             handles_stop_trusting_a_lease_that_ended,
         );
     };

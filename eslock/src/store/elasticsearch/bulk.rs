@@ -16,17 +16,10 @@ pub(super) fn renewal_body(renewals: &[Renewal], retry_on_conflict: u32) -> Stri
     let mut body = String::new();
     for renewal in renewals {
         let action = json!({ "update": { "_id": renewal.lock_id.as_str(), "retry_on_conflict": retry_on_conflict } });
-        let update = json!({
-            "_source": true,
-            "script": {
-                "lang": "painless",
-                "source": &*scripts::EXTEND,
-                "params": { "token": renewal.token, "ttl": renewal.ttl.as_millis() as u64 }
-            }
-        });
+        let update = scripts::extend(&renewal.token, renewal.ttl);
         body.push_str(&action.to_string());
         body.push('\n');
-        body.push_str(&update.to_string());
+        body.push_str(&serde_json::to_string(&update).expect("a lock request serializes"));
         body.push('\n');
     }
     body
@@ -53,7 +46,7 @@ fn outcome(renewal: &Renewal, item: &Value, reply: &Reply) -> Result<Option<Lock
     };
     let status = update.get("status").and_then(Value::as_u64).unwrap_or_default() as u16;
     // Each item reads like the reply to a single update.
-    let item_reply = Reply { status, body: update.clone() };
+    let item_reply = Reply { status, body: update.clone(), resent: reply.resent };
     if item_reply.is_not_found() {
         return Ok(None);
     }
@@ -68,7 +61,7 @@ fn outcome(renewal: &Renewal, item: &Value, reply: &Reply) -> Result<Option<Lock
                 .map(Some)
                 .ok_or_else(|| context.malformed("lock fields", &item_reply).into())
         }
-        Some(_) => Ok(None),
-        None => Err(context.malformed("no result", &item_reply).into()),
+        Some("noop") => Ok(None),
+        _ => Err(context.malformed("an update result an extend cannot have", &item_reply).into()),
     }
 }

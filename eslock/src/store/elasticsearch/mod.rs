@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
-use elasticsearch::http::headers::{HeaderMap, HeaderValue};
+use elasticsearch::http::headers::{ACCEPT_ENCODING, HeaderMap, HeaderValue};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{AcquireOutcome, AcquireRequest, HandOver, LockStore, Renewal, StoreFuture};
@@ -19,11 +20,14 @@ mod bulk;
 mod connect;
 mod document;
 mod layout;
+mod resent;
 mod scripts;
 mod setup;
 mod transport;
 
 use document::Document;
+use scripts::Update;
+use resent::ResentGrants;
 pub use connect::{API_KEY_VAR, CA_CERT_VAR, Connection, PASSWORD_VAR, URL_VAR, USERNAME_VAR};
 pub use layout::IndexLayout;
 use transport::{Context, Engine, Reply, path};
@@ -80,6 +84,7 @@ pub fn client(urls: &str) -> Result<Elasticsearch> {
 pub struct ElasticsearchStore {
     engine: Engine,
     layout: IndexLayout,
+    resent_grants: ResentGrants,
 }
 
 impl ElasticsearchStore {
@@ -114,11 +119,11 @@ impl ElasticsearchStore {
     /// Runs a scripted update on one lock document and returns the result
     /// (`created`, `updated`, `noop`) and the reply; `None` when the
     /// document (or index) does not exist.
-    async fn scripted_update(&self, context: Context<'_>, lock_id: &LockId, body: Value, timeout: Duration) -> Result<Option<(String, Reply)>> {
+    async fn scripted_update<P: Serialize + Sync>(&self, context: Context<'_>, lock_id: &LockId, body: &Update<'_, P>, timeout: Duration) -> Result<Option<(String, Reply)>> {
         // Two upserts racing to create the same document conflict; the engine
         // re-runs the script against the winner's document.
         let path = self.doc_path("_update", lock_id, &format!("retry_on_conflict={RETRY_ON_CONFLICT}"));
-        let reply = self.engine.send_within(context, Method::Post, &path, Some(&body), timeout).await?;
+        let reply = self.engine.send_within(context, Method::Post, &path, Some(body), timeout).await?;
         let Some(reply) = context.found(reply)? else {
             return Ok(None);
         };
@@ -136,31 +141,24 @@ impl ElasticsearchStore {
     /// retry of the call finds the lock already released it can tell whether
     /// its own first attempt did it.
     async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: &Value, abandon: bool) -> Result<bool> {
-        let release_id = uuid::Uuid::new_v4().to_string();
-        let mut body = json!({
-            "_source": ["releasedBy"],
-            "script": {
-                "lang": "painless",
-                "source": &*scripts::RELEASE,
-                "params": { "token": token, "release_id": release_id, "abandon": abandon }
-            }
-        });
-        if abandon {
-            // The token is recorded even before any document exists.
-            body["scripted_upsert"] = json!(true);
-            body["upsert"] = json!({});
+        let release_id = release_id();
+        let record = abandon || token.as_str().is_some_and(|token| self.resent_grants.take(token));
+        let body = scripts::release(token, &release_id, abandon, record);
+        let Some((result, reply)) = self.scripted_update(context, lock_id, &body, self.engine.timeout).await? else {
+            return Ok(false);
+        };
+        // Without `abandon` only a release updates the document, and a no-op
+        // answering the only copy of the call is not ours. Otherwise the
+        // document says whether this call (or a copy of it) released it.
+        match (abandon, result.as_str()) {
+            (false, "updated") => Ok(true),
+            (false, "noop") if !reply.resent => Ok(false),
+            (false, "noop") | (true, "created" | "updated" | "noop") => Ok(self
+                .read_document(context, lock_id)
+                .await?
+                .is_some_and(|(source, _)| released_by(&source, &release_id))),
+            _ => Err(context.malformed("an update result a release cannot have", &reply).into()),
         }
-        // Ours when the document lists this call (or a retry of it) among its releasers.
-        Ok(match self.scripted_update(context, lock_id, body, self.engine.timeout).await? {
-            Some((_, reply)) => {
-                let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
-                match source.get("releasedBy") {
-                    Some(Value::Array(ids)) => ids.iter().any(|id| id.as_str() == Some(&release_id)),
-                    _ => false,
-                }
-            }
-            None => false,
-        })
     }
 
     /// The lock document's `_source` and the reply it came in; `None` when
@@ -189,6 +187,17 @@ impl ElasticsearchStore {
             .and_then(Document::held)
             .ok_or_else(|| context.malformed("lock fields", reply).into())
     }
+}
+
+/// A fresh id for one release call: 64 random bits, short because the
+/// document keeps the last 16.
+fn release_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+/// Whether the lock document lists `release_id` among its last releases.
+fn released_by(source: &Value, release_id: &str) -> bool {
+    matches!(source.get("releasedBy"), Some(Value::Array(ids)) if ids.iter().any(|id| id.as_str() == Some(release_id)))
 }
 
 /// Configures an [`ElasticsearchStore`]: [`ElasticsearchStore::builder`].
@@ -231,6 +240,9 @@ impl ElasticsearchStoreBuilder {
     /// Builds the store.
     pub fn build(self) -> ElasticsearchStore {
         let mut headers = HeaderMap::new();
+        // Lock replies are small: compressing them costs both sides more
+        // CPU than the bytes it saves.
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         if self.layout.is_kibana() {
             // Kibana's product origin, as Kibana itself sends to reach its
             // system indices.
@@ -239,6 +251,7 @@ impl ElasticsearchStoreBuilder {
         ElasticsearchStore {
             engine: Engine { client: self.client, headers, timeout: self.request_timeout },
             layout: self.layout,
+            resent_grants: ResentGrants::default(),
         }
     }
 }
@@ -251,49 +264,43 @@ impl LockStore for ElasticsearchStore {
     fn acquire<'a>(&'a self, request: &'a AcquireRequest) -> StoreFuture<'a, AcquireOutcome> {
         Box::pin(async move {
             let context = Context { operation: Operation::Acquire, lock_id: Some(&request.lock_id) };
-            let body = json!({
-                "scripted_upsert": true,
-                "_source": true,
-                "script": {
-                    "lang": "painless",
-                    "source": &*scripts::ACQUIRE,
-                    "params": {
-                        "token": request.token,
-                        "ttl": request.ttl.as_millis() as u64,
-                        "metadata": request.metadata,
-                    }
-                },
-                "upsert": {}
-            });
             let timeout = self.lease_attempt_timeout(request.ttl);
-            let Some((_, reply)) = self.scripted_update(context, &request.lock_id, body, timeout).await? else {
+            let Some((_, reply)) = self.scripted_update(context, &request.lock_id, &scripts::acquire(request), timeout).await? else {
                 return Err(context.error("lock index is missing and could not be created").into());
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
             let document = Document::read(&request.lock_id, source).ok_or_else(|| context.malformed("lock fields", &reply))?;
             // A noop can be our own retried request: the token says who holds
             // it. A released document here means our token was refused.
-            Ok(match document.held() {
-                Some(info) if info.token == request.token => AcquireOutcome::Acquired(info),
-                holder => AcquireOutcome::Held(holder),
-            })
+            match document.held() {
+                Some(info) if info.token == request.token => {
+                    if reply.resent {
+                        self.resent_grants.insert(&request.token);
+                    }
+                    Ok(AcquireOutcome::Acquired(info))
+                }
+                holder => {
+                    if reply.resent {
+                        // A copy of the request may still arrive and take
+                        // the lock for a token nobody will hold: refuse it.
+                        if let Err(err) = self.release_document(context, &request.lock_id, &json!(request.token), true).await {
+                            tracing::warn!(lock_id = %request.lock_id, error = %err, "recording a refused token failed; a late copy of its request may hold the lock until its TTL");
+                        }
+                    }
+                    Ok(AcquireOutcome::Held(holder))
+                }
+            }
         })
     }
 
     fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
         Box::pin(async move {
             let context = Context { operation: Operation::Extend, lock_id: Some(lock_id) };
-            let body = json!({
-                "_source": true,
-                "script": {
-                    "lang": "painless",
-                    "source": &*scripts::EXTEND,
-                    "params": { "token": token, "ttl": ttl.as_millis() as u64 }
-                }
-            });
-            match self.scripted_update(context, lock_id, body, self.lease_attempt_timeout(ttl)).await? {
+            match self.scripted_update(context, lock_id, &scripts::extend(token, ttl), self.lease_attempt_timeout(ttl)).await? {
                 Some((result, reply)) if result == "updated" => Ok(Some(Self::info_from_update(context, lock_id, &reply)?)),
-                _ => Ok(None),
+                Some((result, _)) if result == "noop" => Ok(None),
+                Some((_, reply)) => Err(context.malformed("an update result an extend cannot have", &reply).into()),
+                None => Ok(None),
             }
         })
     }
@@ -314,30 +321,17 @@ impl LockStore for ElasticsearchStore {
     fn hand_over<'a>(&'a self, lock_id: &'a LockId, token: &'a str, next: &'a AcquireRequest) -> StoreFuture<'a, HandOver> {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
-            let release_id = uuid::Uuid::new_v4().to_string();
-            let body = json!({
-                "_source": true,
-                "script": {
-                    "lang": "painless",
-                    "source": &*scripts::HAND_OVER,
-                    "params": {
-                        "token": token,
-                        "release_id": release_id,
-                        "next_token": next.token,
-                        "ttl": next.ttl.as_millis() as u64,
-                        "metadata": next.metadata,
-                    }
-                }
-            });
+            let release_id = release_id();
+            let body = scripts::hand_over(token, &release_id, self.resent_grants.take(token), next);
             let timeout = self.lease_attempt_timeout(next.ttl);
-            let Some((_, reply)) = self.scripted_update(context, lock_id, body, timeout).await? else {
+            let Some((_, reply)) = self.scripted_update(context, lock_id, &body, timeout).await? else {
                 return Ok(HandOver::NotHeld);
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
             let document = Document::read(lock_id, source).ok_or_else(|| context.malformed("lock fields", &reply))?;
             // Judged from the document, so that a retried request that finds
             // its own earlier hand-over done reports it.
-            let released_by_us = matches!(source.get("releasedBy"), Some(Value::Array(ids)) if ids.iter().any(|id| id.as_str() == Some(&release_id)));
+            let released_by_us = released_by(source, &release_id);
             Ok(match document.held() {
                 Some(info) if info.token == next.token => HandOver::HandedOver(info),
                 _ if released_by_us => HandOver::Released,

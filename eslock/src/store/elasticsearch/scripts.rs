@@ -11,6 +11,12 @@
 //! No-ops use `ctx.op = 'none'`, which every engine version recognises.
 
 use std::sync::LazyLock;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::AcquireRequest;
 
 /// Shared helper: a lock's expiry in epoch millis (0 when missing). An
 /// unreadable date fails the script: such a lock is neither taken nor kept.
@@ -77,8 +83,9 @@ if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._so
 
 /// Passes the lock from its holder `params.token` straight to
 /// `params.next_token`, as a release followed by an acquire with no moment
-/// in between: the old token is recorded as released (in `releasedBy`,
-/// with this call's id, and among the abandoned tokens), and the new holder
+/// in between: the release is recorded as [`RELEASE_BODY`] records it (in
+/// `releasedBy`, with this call's id, and with `params.record` among the
+/// abandoned tokens), and the new holder
 /// gets the next fencing token. A new token already abandoned (its
 /// hand-over failed and was given up, and this is a late copy) only gets
 /// the release. A no-op when `params.token` does not hold the lock,
@@ -87,7 +94,9 @@ const HAND_OVER_BODY: &str = "
 if (ctx._source.token != null && ctx._source.token == params.token) {
   long now = System.currentTimeMillis();
   boolean refused = ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.next_token);
-  remember(ctx._source, 'abandonedTokens', params.token, 64);
+  if (params.record) {
+    remember(ctx._source, 'abandonedTokens', params.token, 64);
+  }
   remember(ctx._source, 'releasedBy', params.release_id, 16);
   if (refused) {
     ctx._source.remove('token');
@@ -115,25 +124,29 @@ if (ctx._source.token != null && ctx._source.token == params.token && expiresAtM
 /// with its counter, no token and an expiry just past, and `releasedBy`
 /// lists this call's id among the last 16 releases, so that a retry of the
 /// call can tell its own earlier success even after someone else took the
-/// lock meanwhile.
+/// lock meanwhile. Only a release updates the document unless
+/// `params.abandon` is set, so the reply's `result` says whether it did.
 ///
-/// The released token is also recorded as abandoned (the last 64 per lock
-/// id), and acquire refuses abandoned tokens: a copy of the token's own
-/// acquire request still on its way (a timed-out attempt the client retried
-/// elsewhere) can then never take the lock again. With `params.abandon`, a
-/// token that does not hold the lock is recorded the same way (its acquire
-/// failed or was given up, and may still arrive).
+/// With `params.record`, the token is also recorded as abandoned (the last
+/// 64 per lock id), and acquire refuses abandoned tokens: a copy of the
+/// token's own acquire request still on its way (an attempt the client
+/// retried) can then never take the lock again. With `params.abandon`
+/// (which implies `record`), a token that does not hold the lock is
+/// recorded the same way (its acquire failed or was given up, and may
+/// still arrive).
 const RELEASE_BODY: &str = "
 boolean exists = ctx.op != 'create';
 def holder = exists ? ctx._source.token : null;
 boolean releasing = holder != null && holder == params.token;
-boolean recording = (releasing || params.abandon)
+boolean recording = (params.record || params.abandon) && (releasing || params.abandon)
   && !(exists && ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token));
 if (!releasing && !recording) {
   ctx.op = 'none';
 } else {
   long now = System.currentTimeMillis();
-  remember(ctx._source, 'abandonedTokens', params.token, 64);
+  if (recording) {
+    remember(ctx._source, 'abandonedTokens', params.token, 64);
+  }
   if (releasing) {
     ctx._source.remove('token');
     ctx._source.remove('metadata');
@@ -146,13 +159,140 @@ if (!releasing && !recording) {
 ";
 
 /// The full acquire script, assembled once.
-pub(crate) static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{GRANT}{ACQUIRE_BODY}"));
+static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{GRANT}{ACQUIRE_BODY}"));
 
 /// The full release script, assembled once.
-pub(crate) static RELEASE: LazyLock<String> = LazyLock::new(|| format!("{REMEMBER}{RELEASE_BODY}"));
+static RELEASE: LazyLock<String> = LazyLock::new(|| format!("{REMEMBER}{RELEASE_BODY}"));
 
 /// The full hand-over script, assembled once.
-pub(crate) static HAND_OVER: LazyLock<String> = LazyLock::new(|| format!("{GRANT}{REMEMBER}{HAND_OVER_BODY}"));
+static HAND_OVER: LazyLock<String> = LazyLock::new(|| format!("{GRANT}{REMEMBER}{HAND_OVER_BODY}"));
 
 /// The full extend script, assembled once.
-pub(crate) static EXTEND: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{EXTEND_BODY}"));
+static EXTEND: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{EXTEND_BODY}"));
+
+/// The body of a scripted update of one lock document. It borrows the
+/// script and its parameters: building a request copies neither.
+#[derive(Debug, Serialize)]
+pub(super) struct Update<'a, P> {
+    /// Whether the reply carries the document as the script left it.
+    #[serde(rename = "_source")]
+    return_document: bool,
+    script: Script<'a, P>,
+    /// Runs the script on an empty document when there is none.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    upsert: Option<Upsert>,
+}
+
+#[derive(Debug, Serialize)]
+struct Script<'a, P> {
+    lang: &'static str,
+    source: &'a str,
+    params: P,
+}
+
+#[derive(Debug, Serialize)]
+struct Upsert {
+    scripted_upsert: bool,
+    upsert: Empty,
+}
+
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+impl<'a, P> Update<'a, P> {
+    fn new(source: &'a str, params: P, return_document: bool, upsert: bool) -> Self {
+        Update {
+            return_document,
+            script: Script { lang: "painless", source, params },
+            upsert: upsert.then_some(Upsert { scripted_upsert: true, upsert: Empty {} }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct AcquireParams<'a> {
+    token: &'a str,
+    ttl: u64,
+    metadata: &'a Value,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct ExtendParams<'a> {
+    token: &'a str,
+    ttl: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct ReleaseParams<'a> {
+    token: &'a Value,
+    release_id: &'a str,
+    abandon: bool,
+    record: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct HandOverParams<'a> {
+    token: &'a str,
+    release_id: &'a str,
+    record: bool,
+    next_token: &'a str,
+    ttl: u64,
+    metadata: &'a Value,
+}
+
+fn millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// [`ACQUIRE_BODY`] for `request`, creating the document when missing; the
+/// reply carries the document (the holder, or our grant).
+pub(super) fn acquire(request: &AcquireRequest) -> Update<'_, AcquireParams<'_>> {
+    let params = AcquireParams { token: &request.token, ttl: millis(request.ttl), metadata: &request.metadata };
+    Update::new(&ACQUIRE, params, true, true)
+}
+
+/// [`EXTEND_BODY`] for `token`; the reply carries the document.
+pub(super) fn extend(token: &str, ttl: Duration) -> Update<'_, ExtendParams<'_>> {
+    Update::new(&EXTEND, ExtendParams { token, ttl: millis(ttl) }, true, false)
+}
+
+/// [`RELEASE_BODY`] for `token` (any JSON: another program may have written
+/// it). The reply's `result` is the answer; with `abandon`, the document is
+/// created when missing, so that the token is refused from the start.
+pub(super) fn release<'a>(token: &'a Value, release_id: &'a str, abandon: bool, record: bool) -> Update<'a, ReleaseParams<'a>> {
+    Update::new(&RELEASE, ReleaseParams { token, release_id, abandon, record }, false, abandon)
+}
+
+/// [`HAND_OVER_BODY`] from `token` to `next`; the reply carries the document.
+pub(super) fn hand_over<'a>(token: &'a str, release_id: &'a str, record: bool, next: &'a AcquireRequest) -> Update<'a, HandOverParams<'a>> {
+    let params = HandOverParams { token, release_id, record, next_token: &next.token, ttl: millis(next.ttl), metadata: &next.metadata };
+    Update::new(&HAND_OVER, params, true, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_have_the_update_api_shape() {
+        let request = AcquireRequest {
+            lock_id: crate::LockId::new("a").unwrap(),
+            token: "t".into(),
+            ttl: Duration::from_millis(1500),
+            metadata: json!({ "k": 1 }),
+        };
+        let body = serde_json::to_value(acquire(&request)).unwrap();
+        assert_eq!(body["_source"], json!(true));
+        assert_eq!(body["scripted_upsert"], json!(true));
+        assert_eq!(body["upsert"], json!({}));
+        assert_eq!(body["script"]["lang"], json!("painless"));
+        assert_eq!(body["script"]["source"], json!(&*ACQUIRE));
+        assert_eq!(body["script"]["params"], json!({ "token": "t", "ttl": 1500, "metadata": { "k": 1 } }));
+        let body = serde_json::to_value(release(&json!("t"), "r", false, true)).unwrap();
+        assert_eq!(body["_source"], json!(false));
+        assert!(body.get("upsert").is_none() && body.get("scripted_upsert").is_none());
+        assert_eq!(body["script"]["params"], json!({ "token": "t", "release_id": "r", "abandon": false, "record": true }));
+        assert_eq!(serde_json::to_value(release(&json!("t"), "r", true, true)).unwrap()["upsert"], json!({}));
+    }
+}

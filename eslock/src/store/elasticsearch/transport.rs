@@ -11,6 +11,7 @@ use elasticsearch::Elasticsearch;
 use elasticsearch::http::Method;
 use elasticsearch::http::headers::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use elasticsearch::http::request::{Body, JsonBody};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::document;
@@ -26,6 +27,9 @@ const MAX_ATTEMPTS: u32 = 4;
 pub(crate) struct Reply {
     pub status: u16,
     pub body: Value,
+    /// The request was sent more than once (an attempt failed or timed out
+    /// and was retried): a copy of it may still reach the engine later.
+    pub resent: bool,
 }
 
 impl Reply {
@@ -162,7 +166,7 @@ impl Engine {
     }
 
     /// [`send`](Self::send) with a time limit of its own.
-    pub(super) async fn send_within(&self, context: Context<'_>, method: Method, path: &str, body: Option<&Value>, timeout: Duration) -> Result<Reply> {
+    pub(super) async fn send_within<B: Serialize + Sync>(&self, context: Context<'_>, method: Method, path: &str, body: Option<&B>, timeout: Duration) -> Result<Reply> {
         send(&self.client, context, method, path, body.map(JsonBody::new).as_ref(), &self.headers, timeout).await
     }
 
@@ -304,7 +308,7 @@ async fn send<B: Body + Sync + ?Sized>(
                                 .with_source(err)
                         })?
                     };
-                    return Ok(Reply { status, body });
+                    return Ok(Reply { status, body, resent: attempt > 1 });
                 }
                 format!("HTTP {status}")
             }
@@ -339,7 +343,7 @@ mod tests {
         }
         assert_eq!(shorten("abc", 10), "abc");
         let context = Context { operation: Operation::Get, lock_id: None };
-        let reply = Reply { status: 500, body: serde_json::json!({ "x": "锁".repeat(300) }) };
+        let reply = Reply { status: 500, body: serde_json::json!({ "x": "锁".repeat(300) }), resent: false };
         assert!(context.malformed("test", &reply).to_string().contains('锁'));
         assert!(!context.unexpected(&reply).to_string().is_empty());
     }
