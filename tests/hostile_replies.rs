@@ -166,9 +166,8 @@ hostile_reply_tests! {
     empty_object => Reply::json(200, json!({})),
     empty_array => Reply::json(200, json!([])),
     result_of_wrong_type => Reply::json(200, json!({ "result": 5 })),
-    // An update reply without the `get` the update asked for (a release asks
-    // none: for it, a result it cannot have, as it never creates a document).
-    result_without_source => Reply::json(200, json!({ "result": "created" })),
+    // An update reply without the `get` that every update asks for.
+    result_without_source => Reply::json(200, json!({ "result": "updated" })),
     connection_closed => Reply::close(),
     // A proxy that routes nowhere (a wrong base path) answering JSON 404s:
     // not the engine's "no such document", so not "no lock".

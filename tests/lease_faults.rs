@@ -337,36 +337,127 @@ async fn a_late_copy_of_a_retried_acquire_never_takes_the_lock() {
         let store = store_behind_a_swallowing_node(&swallowing, &alias);
         let lock_id = format!("job-{held_by_another}");
         let other = if held_by_another { Some(direct.acquire(&lock_id, LockOptions::default()).await.unwrap()) } else { None };
-        let request = AcquireRequest {
-            lock_id: LockId::new(&lock_id).unwrap(),
-            token: uuid::Uuid::new_v4().to_string(),
-            ttl: Duration::from_secs(30),
-            metadata: serde_json::json!({}),
-        };
+        let request = fresh_request(&lock_id);
         match (store.acquire(&request).await.unwrap(), other) {
             (AcquireOutcome::Acquired(_), None) => assert!(store.release(&request.lock_id, &request.token).await.unwrap()),
             (AcquireOutcome::Held(_), Some(other)) => assert!(other.release().await.unwrap()),
             (outcome, _) => panic!("held by another: {held_by_another}; {outcome:?}"),
         }
-        // The swallowed first attempt reaches the engine now.
-        assert_eq!(swallowing.requests(), 0);
-        swallowing.set_mode(Mode::Pass);
-        let reached = async {
-            while swallowing.requests() == 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(GENEROUS, reached).await.expect("the copy reached the engine");
-        // It is refused: the lock stays free (a grant would hold it for 30 s).
-        let free_until = std::time::Instant::now() + Duration::from_secs(2);
-        while std::time::Instant::now() < free_until {
-            let holder = direct.get(&lock_id).await.unwrap();
-            assert!(holder.is_none(), "held by another: {held_by_another}; the late copy took the lock: {holder:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let lease = direct.acquire(&lock_id, LockOptions::default()).await.expect("the lock is free");
+        deliver_the_swallowed_copy(&swallowing).await;
+        assert_stays_free(&direct, &lock_id, &format!("held by another: {held_by_another}")).await;
+    }
+}
+
+/// A force-release (here from another process) records the holder's token
+/// as abandoned: it cannot know how that token was acquired, and a late
+/// copy of its acquire must not bring the forced-out lease back to life
+/// (its renewals would succeed, and it would never learn of the loss).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_force_release_refuses_a_late_copy_of_the_holders_acquire() {
+    let alias = unique_name("late-copy-forced");
+    let direct = manager_at(&engine(), &alias);
+    direct.setup().await.unwrap();
+    let swallowing = FaultProxy::start(&engine()).await;
+    swallowing.set_mode(Mode::Blackhole);
+    let store = store_behind_a_swallowing_node(&swallowing, &alias);
+    let request = fresh_request("job");
+    assert!(matches!(store.acquire(&request).await.unwrap(), AcquireOutcome::Acquired(_)));
+    assert!(direct.force_release("job").await.unwrap());
+    deliver_the_swallowed_copy(&swallowing).await;
+    let renewed = store.extend(&request.lock_id, &request.token, Duration::from_secs(30)).await.unwrap();
+    assert!(renewed.is_none(), "the forced-out token was renewed: {renewed:?}");
+    assert_stays_free(&direct, "job", "force-released").await;
+}
+
+/// A release that fails (every attempt reset) keeps the token's resent
+/// mark: the release tried again still records the token, and the late
+/// copy of its acquire is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_release_still_records_a_resent_token_when_tried_again() {
+    let alias = unique_name("late-copy-failed");
+    let direct = manager_at(&engine(), &alias);
+    direct.setup().await.unwrap();
+    let swallowing = FaultProxy::start(&engine()).await;
+    swallowing.set_mode(Mode::Blackhole);
+    let flaky = FaultProxy::start(&engine()).await;
+    // Request 1 to the swallowing node, every later one to `flaky`.
+    let urls = std::iter::once(swallowing.url()).chain(std::iter::repeat_n(flaky.url(), 9)).collect::<Vec<_>>().join(",");
+    let store = ElasticsearchStore::builder(client_for(&urls)).index_name(&alias).request_timeout(Duration::from_secs(1)).build();
+    let request = fresh_request("job");
+    assert!(matches!(store.acquire(&request).await.unwrap(), AcquireOutcome::Acquired(_)));
+    flaky.set_mode(Mode::Reset);
+    assert!(store.release(&request.lock_id, &request.token).await.is_err(), "every attempt was reset");
+    flaky.set_mode(Mode::Pass);
+    assert!(store.release(&request.lock_id, &request.token).await.unwrap());
+    deliver_the_swallowed_copy(&swallowing).await;
+    assert_stays_free(&direct, "job", "release tried again").await;
+}
+
+/// A retried release reads its outcome from its own update's reply, not
+/// from a later read: 16 releases by others right after it (pushing its id
+/// out of `releasedBy`), or a replica behind on a bigger cluster, cannot
+/// make its own success read as `false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_release_reads_its_outcome_from_its_own_reply() {
+    let alias = unique_name("retried-release-own-reply");
+    let direct = manager_at(&engine(), &alias);
+    direct.setup().await.unwrap();
+    let proxies = [FaultProxy::start(&engine()).await, FaultProxy::start(&engine()).await, FaultProxy::start(&engine()).await];
+    let urls = proxies.iter().map(FaultProxy::url).collect::<Vec<_>>().join(",");
+    let store = ElasticsearchStore::builder(client_for(&urls)).index_name(&alias).request_timeout(Duration::from_secs(3)).build();
+    let request = fresh_request("job");
+    // Request 1 (proxy 0): the acquire. Request 2 (proxy 1): the release is
+    // applied and its reply held back; the retry (proxy 2) is a no-op, and
+    // anything after it (a read) goes to proxy 0, which swallows it.
+    assert!(matches!(store.acquire(&request).await.unwrap(), AcquireOutcome::Acquired(_)));
+    proxies[1].set_mode(Mode::HoldReplies);
+    proxies[0].set_mode(Mode::Blackhole);
+    let release = tokio::spawn(async move { store.release(&request.lock_id, &request.token).await });
+    let started = std::time::Instant::now();
+    while proxies[2].requests() == 0 {
+        assert!(started.elapsed() < GENEROUS, "the release was never retried");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for _ in 0..16 {
+        let lease = direct.acquire("job", LockOptions::default()).await.unwrap();
         assert!(lease.release().await.unwrap());
     }
+    proxies[0].set_mode(Mode::Pass);
+    assert!(release.await.unwrap().unwrap(), "our own first attempt released the lock");
+}
+
+fn fresh_request(lock_id: &str) -> AcquireRequest {
+    AcquireRequest {
+        lock_id: LockId::new(lock_id).unwrap(),
+        token: uuid::Uuid::new_v4().to_string(),
+        ttl: Duration::from_secs(30),
+        metadata: serde_json::json!({}),
+    }
+}
+
+/// Lets the swallowed first attempt reach the engine, and waits until it has.
+async fn deliver_the_swallowed_copy(swallowing: &FaultProxy) {
+    assert_eq!(swallowing.requests(), 0, "only the first attempt went to the swallowing node");
+    swallowing.set_mode(Mode::Pass);
+    let reached = async {
+        while swallowing.requests() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(GENEROUS, reached).await.expect("the copy reached the engine");
+}
+
+/// The late copy was refused: the lock stays free (a grant would hold it
+/// for its 30 s TTL), and another process takes it at once.
+async fn assert_stays_free(direct: &LockManager, lock_id: &str, case: &str) {
+    let free_until = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < free_until {
+        let holder = direct.get(lock_id).await.unwrap();
+        assert!(holder.is_none(), "{case}: the late copy took the lock: {holder:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lease = direct.acquire(lock_id, LockOptions::default()).await.expect("the lock is free");
+    assert!(lease.release().await.unwrap());
 }
 
 /// Issue 10: renewals travel in one `_bulk` request per manager. When the

@@ -110,8 +110,8 @@ pub trait LockStore: Send + Sync + 'static {
 
     /// If `token` holds `lock_id`, gives the lock to `next.token` as a new
     /// acquisition (next fencing token, new TTL and metadata), with no
-    /// moment in between where a third party could take it, and refuses
-    /// `token` from then on as a release does. The default releases and
+    /// moment in between where a third party could take it; `token` holds
+    /// nothing afterwards, as after a release. The default releases and
     /// then acquires: correct, but with a gap.
     fn hand_over<'a>(&'a self, lock_id: &'a LockId, token: &'a str, next: &'a AcquireRequest) -> StoreFuture<'a, HandOver> {
         Box::pin(async move {

@@ -137,28 +137,28 @@ impl ElasticsearchStore {
     /// Releases `lock_id` if `token` holds it; with `abandon`, also records
     /// `token` as never to be granted when it does not. `token` is JSON: a
     /// document written by another program may hold any value there.
-    /// Each call has its own id, recorded in the document, so that when a
-    /// retry of the call finds the lock already released it can tell whether
-    /// its own first attempt did it.
-    async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: &Value, abandon: bool) -> Result<bool> {
+    /// `record` lists the token among the abandoned ones in any case (see
+    /// [`resent`]). Each call has its own id, recorded in the document, so
+    /// that when a retry of the call finds the lock already released it can
+    /// tell whether its own first attempt did it.
+    async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: &Value, abandon: bool, record: bool) -> Result<bool> {
         let release_id = release_id();
-        let record = abandon || token.as_str().is_some_and(|token| self.resent_grants.take(token));
-        let body = scripts::release(token, &release_id, abandon, record);
-        let Some((result, reply)) = self.scripted_update(context, lock_id, &body, self.engine.timeout).await? else {
+        let body = scripts::release(token, &release_id, abandon, record || abandon);
+        let Some((_, reply)) = self.scripted_update(context, lock_id, &body, self.engine.timeout).await? else {
             return Ok(false);
         };
-        // Without `abandon` only a release updates the document, and a no-op
-        // answering the only copy of the call is not ours. Otherwise the
-        // document says whether this call (or a copy of it) released it.
-        match (abandon, result.as_str()) {
-            (false, "updated") => Ok(true),
-            (false, "noop") if !reply.resent => Ok(false),
-            (false, "noop") | (true, "created" | "updated" | "noop") => Ok(self
-                .read_document(context, lock_id)
-                .await?
-                .is_some_and(|(source, _)| released_by(&source, &release_id))),
-            _ => Err(context.malformed("an update result a release cannot have", &reply).into()),
+        let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
+        if let Some(token) = token.as_str() {
+            // The document lists the token now.
+            self.resent_grants.forget(token);
         }
+        Ok(released_by(source, &release_id))
+    }
+
+    /// Releases `lock_id` if `token` holds it, recording `token` as
+    /// abandoned when its acquire was resent.
+    async fn release_token(&self, context: Context<'_>, lock_id: &LockId, token: &str) -> Result<bool> {
+        self.release_document(context, lock_id, &json!(token), false, self.resent_grants.contains(token)).await
     }
 
     /// The lock document's `_source` and the reply it came in; `None` when
@@ -192,7 +192,7 @@ impl ElasticsearchStore {
 /// A fresh id for one release call: 64 random bits, short because the
 /// document keeps the last 16.
 fn release_id() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    format!("{:016x}", uuid::Uuid::new_v4().as_u64_pair().0)
 }
 
 /// Whether the lock document lists `release_id` among its last releases.
@@ -283,9 +283,9 @@ impl LockStore for ElasticsearchStore {
                     if reply.resent {
                         // A copy of the request may still arrive and take
                         // the lock for a token nobody will hold: refuse it.
-                        if let Err(err) = self.release_document(context, &request.lock_id, &json!(request.token), true).await {
-                            tracing::warn!(lock_id = %request.lock_id, error = %err, "recording a refused token failed; a late copy of its request may hold the lock until its TTL");
-                        }
+                        // Should that fail, the error makes the caller
+                        // abandon the token in the background.
+                        self.release_document(context, &request.lock_id, &json!(request.token), true, true).await?;
                     }
                     Ok(AcquireOutcome::Held(holder))
                 }
@@ -322,13 +322,15 @@ impl LockStore for ElasticsearchStore {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
             let release_id = release_id();
-            let body = scripts::hand_over(token, &release_id, self.resent_grants.take(token), next);
+            let body = scripts::hand_over(token, &release_id, self.resent_grants.contains(token), next);
             let timeout = self.lease_attempt_timeout(next.ttl);
             let Some((_, reply)) = self.scripted_update(context, lock_id, &body, timeout).await? else {
                 return Ok(HandOver::NotHeld);
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
             let document = Document::read(lock_id, source).ok_or_else(|| context.malformed("lock fields", &reply))?;
+            // The document lists the token now, if it had to.
+            self.resent_grants.forget(token);
             // Judged from the document, so that a retried request that finds
             // its own earlier hand-over done reports it.
             let released_by_us = released_by(source, &release_id);
@@ -343,14 +345,14 @@ impl LockStore for ElasticsearchStore {
     fn release<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
-            self.release_document(context, lock_id, &json!(token), false).await
+            self.release_token(context, lock_id, token).await
         })
     }
 
     fn abandon<'a>(&'a self, lock_id: &'a LockId, token: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async move {
             let context = Context { operation: Operation::Release, lock_id: Some(lock_id) };
-            self.release_document(context, lock_id, &json!(token), true).await
+            self.release_document(context, lock_id, &json!(token), true, true).await
         })
     }
 
@@ -402,7 +404,10 @@ impl LockStore for ElasticsearchStore {
             let mut holder = self.holder_token(context, lock_id).await?;
             for _ in 0..FORCE_RELEASE_ATTEMPTS {
                 let Some(token) = holder else { return Ok(false) };
-                if self.release_document(context, lock_id, &token, false).await? {
+                // Recorded as abandoned: this process cannot know how the
+                // holder's token was acquired, and a late copy of its request
+                // must not bring the forced-out lease back.
+                if self.release_document(context, lock_id, &token, false, true).await? {
                     return Ok(true);
                 }
                 // Someone else took it between the read and the release: go

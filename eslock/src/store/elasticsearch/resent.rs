@@ -3,6 +3,9 @@
 //! copy of the request from an attempt that timed out. Its release records
 //! it as abandoned so that the copy is refused; every other release skips
 //! that record, which keeps the lock document small and the release cheap.
+//! A copy made outside this process (by a proxy that retries POST
+//! requests) is not seen here: it could hold the lock for nobody until its
+//! TTL, never beside another holder.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -32,11 +35,17 @@ impl ResentGrants {
         }
     }
 
-    /// Whether the release of `token` must record it as abandoned; it is
-    /// forgotten here, as a token is released once.
-    pub(super) fn take(&self, token: &str) -> bool {
-        let mut grants = crate::sync::lock(&self.0);
-        grants.tokens.remove(token) || grants.overflowed
+    /// Whether the release of `token` must record it as abandoned.
+    pub(super) fn contains(&self, token: &str) -> bool {
+        let grants = crate::sync::lock(&self.0);
+        grants.overflowed || grants.tokens.contains(token)
+    }
+
+    /// The engine has recorded `token` as abandoned: no need to remember it.
+    /// Only then: a release that failed or was cancelled must record it
+    /// when it is tried again.
+    pub(super) fn forget(&self, token: &str) {
+        crate::sync::lock(&self.0).tokens.remove(token);
     }
 }
 
@@ -45,15 +54,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_token_is_recorded_once_and_overflow_records_all() {
+    fn a_token_is_remembered_until_forgotten_and_overflow_records_all() {
         let grants = ResentGrants::default();
-        assert!(!grants.take("a"));
+        assert!(!grants.contains("a"));
         grants.insert("a");
-        assert!(grants.clone().take("a"));
-        assert!(!grants.take("a"));
+        assert!(grants.clone().contains("a"));
+        assert!(grants.contains("a"), "asking does not forget");
+        grants.forget("a");
+        assert!(!grants.contains("a"));
         for i in 0..=CAPACITY {
             grants.insert(&i.to_string());
         }
-        assert!(grants.take("never inserted"), "after an overflow every release records");
+        assert!(grants.contains("never inserted"), "after an overflow every release records");
     }
 }

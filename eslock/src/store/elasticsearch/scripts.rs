@@ -88,8 +88,9 @@ if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._so
 /// abandoned tokens), and the new holder
 /// gets the next fencing token. A new token already abandoned (its
 /// hand-over failed and was given up, and this is a late copy) only gets
-/// the release. A no-op when `params.token` does not hold the lock,
-/// including a retry of a hand-over already done.
+/// the release. When `params.token` does not hold the lock (including a
+/// retry of a hand-over already done) it changes nothing, but for recording
+/// the token with `params.record`.
 const HAND_OVER_BODY: &str = "
 if (ctx._source.token != null && ctx._source.token == params.token) {
   long now = System.currentTimeMillis();
@@ -105,6 +106,8 @@ if (ctx._source.token != null && ctx._source.token == params.token) {
   } else {
     grant(ctx._source, params.next_token, params.metadata, params.ttl, now);
   }
+} else if (params.record && !(ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token))) {
+  remember(ctx._source, 'abandonedTokens', params.token, 64);
 } else {
   ctx.op = 'none';
 }
@@ -124,21 +127,19 @@ if (ctx._source.token != null && ctx._source.token == params.token && expiresAtM
 /// with its counter, no token and an expiry just past, and `releasedBy`
 /// lists this call's id among the last 16 releases, so that a retry of the
 /// call can tell its own earlier success even after someone else took the
-/// lock meanwhile. Only a release updates the document unless
-/// `params.abandon` is set, so the reply's `result` says whether it did.
+/// lock meanwhile.
 ///
 /// With `params.record`, the token is also recorded as abandoned (the last
-/// 64 per lock id), and acquire refuses abandoned tokens: a copy of the
-/// token's own acquire request still on its way (an attempt the client
-/// retried) can then never take the lock again. With `params.abandon`
-/// (which implies `record`), a token that does not hold the lock is
-/// recorded the same way (its acquire failed or was given up, and may
-/// still arrive).
+/// 64 per lock id), whether it holds the lock or not, and acquire refuses
+/// abandoned tokens: a copy of the token's own acquire request still on its
+/// way (an attempt the client retried) can then never take the lock again.
+/// `params.abandon` records the token even before any document exists (its
+/// acquire failed or was given up, and may still arrive).
 const RELEASE_BODY: &str = "
 boolean exists = ctx.op != 'create';
 def holder = exists ? ctx._source.token : null;
 boolean releasing = holder != null && holder == params.token;
-boolean recording = (params.record || params.abandon) && (releasing || params.abandon)
+boolean recording = (params.record || params.abandon)
   && !(exists && ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token));
 if (!releasing && !recording) {
   ctx.op = 'none';
@@ -257,10 +258,12 @@ pub(super) fn extend(token: &str, ttl: Duration) -> Update<'_, ExtendParams<'_>>
 }
 
 /// [`RELEASE_BODY`] for `token` (any JSON: another program may have written
-/// it). The reply's `result` is the answer; with `abandon`, the document is
+/// it). The reply carries the document (its `releasedBy` is the answer,
+/// read from the update's own reply: a later read could see a replica that
+/// is behind, or a document that moved on); with `abandon`, the document is
 /// created when missing, so that the token is refused from the start.
 pub(super) fn release<'a>(token: &'a Value, release_id: &'a str, abandon: bool, record: bool) -> Update<'a, ReleaseParams<'a>> {
-    Update::new(&RELEASE, ReleaseParams { token, release_id, abandon, record }, false, abandon)
+    Update::new(&RELEASE, ReleaseParams { token, release_id, abandon, record }, true, abandon)
 }
 
 /// [`HAND_OVER_BODY`] from `token` to `next`; the reply carries the document.
@@ -290,7 +293,7 @@ mod tests {
         assert_eq!(body["script"]["source"], json!(&*ACQUIRE));
         assert_eq!(body["script"]["params"], json!({ "token": "t", "ttl": 1500, "metadata": { "k": 1 } }));
         let body = serde_json::to_value(release(&json!("t"), "r", false, true)).unwrap();
-        assert_eq!(body["_source"], json!(false));
+        assert_eq!(body["_source"], json!(true));
         assert!(body.get("upsert").is_none() && body.get("scripted_upsert").is_none());
         assert_eq!(body["script"]["params"], json!({ "token": "t", "release_id": "r", "abandon": false, "record": true }));
         assert_eq!(serde_json::to_value(release(&json!("t"), "r", true, true)).unwrap()["upsert"], json!({}));
