@@ -308,18 +308,34 @@ async fn a_dead_node_among_several_does_not_cost_the_lease() {
     across.flush().await;
 }
 
+/// A store over the nodes at `urls` (requests go round robin, from the
+/// first), with a 1 s time limit per request.
+fn store_across(urls: &[&str], alias: &str) -> ElasticsearchStore {
+    ElasticsearchStore::builder(client_for(&urls.join(",")))
+        .index_name(alias)
+        .request_timeout(Duration::from_secs(1))
+        .build()
+}
+
 /// A store whose first request goes to a node that swallows it (held until
 /// the proxy passes it on, as a partition that heals) and whose next ones go
 /// to the engine: its first acquire attempt times out, and its retry is
 /// answered while the first copy still waits to reach the engine.
 fn store_behind_a_swallowing_node(swallowing: &FaultProxy, alias: &str) -> ElasticsearchStore {
-    // Round robin from the first URL: attempt 1 to the swallowing node, then
-    // the engine twice, so that only one request of the test is swallowed.
-    let urls = format!("{},{},{}", swallowing.url(), engine(), engine());
-    ElasticsearchStore::builder(client_for(&urls))
-        .index_name(alias)
-        .request_timeout(Duration::from_secs(1))
-        .build()
+    // Attempt 1 to the swallowing node, then the engine twice, so that only
+    // one request of the test is swallowed.
+    store_across(&[swallowing.url(), &engine(), &engine()], alias)
+}
+
+/// A fresh lock index with a manager on it (another process), and a node
+/// that swallows every request for now.
+async fn index_and_swallowing_node(prefix: &str) -> (String, LockManager, FaultProxy) {
+    let alias = unique_name(prefix);
+    let direct = manager_at(&engine(), &alias);
+    direct.setup().await.unwrap();
+    let swallowing = FaultProxy::start(&engine()).await;
+    swallowing.set_mode(Mode::Blackhole);
+    (alias, direct, swallowing)
 }
 
 /// Issue 7 and 10: a copy of an acquire request that reaches the engine
@@ -328,12 +344,8 @@ fn store_behind_a_swallowing_node(swallowing: &FaultProxy, alias: &str) -> Elast
 /// lease was released, and not when the retry found the lock held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_copy_of_a_retried_acquire_never_takes_the_lock() {
-    let alias = unique_name("late-copy");
-    let direct = manager_at(&engine(), &alias);
-    direct.setup().await.unwrap();
     for held_by_another in [false, true] {
-        let swallowing = FaultProxy::start(&engine()).await;
-        swallowing.set_mode(Mode::Blackhole);
+        let (alias, direct, swallowing) = index_and_swallowing_node("late-copy").await;
         let store = store_behind_a_swallowing_node(&swallowing, &alias);
         let lock_id = format!("job-{held_by_another}");
         let other = if held_by_another { Some(direct.acquire(&lock_id, LockOptions::default()).await.unwrap()) } else { None };
@@ -354,11 +366,7 @@ async fn a_late_copy_of_a_retried_acquire_never_takes_the_lock() {
 /// (its renewals would succeed, and it would never learn of the loss).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_force_release_refuses_a_late_copy_of_the_holders_acquire() {
-    let alias = unique_name("late-copy-forced");
-    let direct = manager_at(&engine(), &alias);
-    direct.setup().await.unwrap();
-    let swallowing = FaultProxy::start(&engine()).await;
-    swallowing.set_mode(Mode::Blackhole);
+    let (alias, direct, swallowing) = index_and_swallowing_node("late-copy-forced").await;
     let store = store_behind_a_swallowing_node(&swallowing, &alias);
     let request = fresh_request("job");
     assert!(matches!(store.acquire(&request).await.unwrap(), AcquireOutcome::Acquired(_)));
@@ -374,15 +382,11 @@ async fn a_force_release_refuses_a_late_copy_of_the_holders_acquire() {
 /// copy of its acquire is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_release_still_records_a_resent_token_when_tried_again() {
-    let alias = unique_name("late-copy-failed");
-    let direct = manager_at(&engine(), &alias);
-    direct.setup().await.unwrap();
-    let swallowing = FaultProxy::start(&engine()).await;
-    swallowing.set_mode(Mode::Blackhole);
+    let (alias, direct, swallowing) = index_and_swallowing_node("late-copy-failed").await;
     let flaky = FaultProxy::start(&engine()).await;
     // Request 1 to the swallowing node, every later one to `flaky`.
-    let urls = std::iter::once(swallowing.url()).chain(std::iter::repeat_n(flaky.url(), 9)).collect::<Vec<_>>().join(",");
-    let store = ElasticsearchStore::builder(client_for(&urls)).index_name(&alias).request_timeout(Duration::from_secs(1)).build();
+    let urls: Vec<&str> = std::iter::once(swallowing.url()).chain(std::iter::repeat_n(flaky.url(), 9)).collect();
+    let store = store_across(&urls, &alias);
     let request = fresh_request("job");
     assert!(matches!(store.acquire(&request).await.unwrap(), AcquireOutcome::Acquired(_)));
     flaky.set_mode(Mode::Reset);
@@ -403,8 +407,8 @@ async fn a_retried_release_reads_its_outcome_from_its_own_reply() {
     let direct = manager_at(&engine(), &alias);
     direct.setup().await.unwrap();
     let proxies = [FaultProxy::start(&engine()).await, FaultProxy::start(&engine()).await, FaultProxy::start(&engine()).await];
-    let urls = proxies.iter().map(FaultProxy::url).collect::<Vec<_>>().join(",");
-    let store = ElasticsearchStore::builder(client_for(&urls)).index_name(&alias).request_timeout(Duration::from_secs(3)).build();
+    let urls: Vec<&str> = proxies.iter().map(FaultProxy::url).collect();
+    let store = store_across(&urls, &alias);
     let request = fresh_request("job");
     // Request 1 (proxy 0): the acquire. Request 2 (proxy 1): the release is
     // applied and its reply held back; the retry (proxy 2) is a no-op, and
