@@ -368,3 +368,50 @@ async fn a_lock_index_name_that_is_an_alias_is_worked_through() {
         assert!(settings[&target]["settings"]["index"]["blocks"]["write"] != "true", "left read-only: {settings}");
     }
 }
+
+/// Issue 10: concurrent acquires and releases of one store share `_bulk`
+/// requests, and each keeps its own outcome: free ids are granted, ids held
+/// by another process are refused, of two acquires of one id at once only
+/// one wins, and every release reports its own lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lock_writes_share_requests_and_keep_their_own_outcomes() {
+    use eslock_test_support::proxy::FaultProxy;
+    let alias = unique_name("coalesced");
+    let proxy = FaultProxy::start(&eslock_test_support::required_engine_url()).await;
+    let manager = eslock_test_support::manager_on(eslock_test_support::client_for(proxy.url()), &alias);
+    manager.setup().await.unwrap();
+    let other = manager_on(&alias);
+    let mut held_elsewhere = Vec::new();
+    for i in (0..48).step_by(3) {
+        held_elsewhere.push(other.acquire(format!("id-{i}"), LockOptions::default()).await.unwrap());
+    }
+    let mut last_fencing = std::collections::HashMap::new();
+    for round in 0..3 {
+        let ids: Vec<String> = (0..48).map(|i| format!("id-{i}")).chain(["twice".to_string(), "twice".to_string()]).collect();
+        let outcomes = join_all(ids.iter().map(|id| manager.acquire(id, LockOptions::default()))).await;
+        let mut leases = Vec::new();
+        let mut twice_won = 0;
+        for (id, outcome) in ids.iter().zip(outcomes) {
+            let held = id.strip_prefix("id-").is_some_and(|i| i.parse::<usize>().unwrap() % 3 == 0);
+            match outcome {
+                Ok(lease) if !held => {
+                    twice_won += usize::from(id == "twice");
+                    assert_eq!(lease.lock_id().as_str(), id);
+                    let previous = last_fencing.insert(id.clone(), lease.fencing_token()).unwrap_or(0);
+                    assert!(lease.fencing_token() > previous, "round {round}, {id}: fencing went back");
+                    leases.push(lease);
+                }
+                Err(Error::Acquisition(_)) if held || id == "twice" => {}
+                other => panic!("round {round}, {id} (held elsewhere: {held}): {other:?}"),
+            }
+        }
+        assert_eq!(twice_won, 1, "round {round}: two acquires of one id at once");
+        let released = join_all(leases.into_iter().map(|lease| lease.release())).await;
+        assert!(released.into_iter().all(|released| released.unwrap()), "round {round}: a release did not report its own lease");
+    }
+    for lease in held_elsewhere {
+        assert!(lease.release().await.unwrap(), "the other process's locks were never touched");
+    }
+    let bulks = proxy.request_lines().iter().filter(|line| line.contains("/_bulk")).count();
+    assert!(bulks > 0, "the writes went out one request each: {:?}", proxy.request_lines());
+}

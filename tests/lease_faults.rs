@@ -464,6 +464,44 @@ async fn assert_stays_free(direct: &LockManager, lock_id: &str, case: &str) {
     assert!(lease.release().await.unwrap());
 }
 
+/// Issue 10: an acquire queued behind writes in flight (to share their next
+/// request) whose caller gives up leaves no lock: its token is abandoned at
+/// once, and the queued write, which still goes out later, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_acquire_cancelled_before_its_batch_leaves_no_lock() {
+    let alias = unique_name("queued-cancel");
+    let (proxy, through_proxy, direct) = proxied(&alias).await;
+    proxy.set_mode(Mode::HoldReplies);
+    // Two acquires in flight (their replies held back) take the store's
+    // slots; the third queues for their next request, and its caller gives up.
+    let busy: Vec<_> = ["busy-0", "busy-1"]
+        .into_iter()
+        .map(|id| tokio::spawn({
+            let manager = through_proxy.clone();
+            async move { manager.acquire(id, LockOptions::default()).await }
+        }))
+        .collect();
+    let started = std::time::Instant::now();
+    while proxy.requests() < 2 {
+        assert!(started.elapsed() < GENEROUS, "the two acquires never went out");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(tokio::time::timeout(Duration::from_millis(300), through_proxy.acquire("queued", LockOptions::default())).await.is_err());
+    proxy.set_mode(Mode::Pass);
+    for lease in busy {
+        drop(lease.await.unwrap().unwrap());
+    }
+    // The queued acquire reaches the engine in a batch after all.
+    let started = std::time::Instant::now();
+    while !proxy.request_lines().iter().any(|line| line.contains("/_bulk")) {
+        assert!(started.elapsed() < GENEROUS, "the queued acquire never went out: {:?}", proxy.request_lines());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    through_proxy.flush().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_stays_free(&direct, "queued", "cancelled while queued").await;
+}
+
 /// Issue 10: renewals travel in one `_bulk` request per manager. When the
 /// batch is slow (its reply held back while the engine applies it) or never
 /// arrives (a partition: the engine never sees it), every lease in it is lost

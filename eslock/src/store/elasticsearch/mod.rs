@@ -17,6 +17,7 @@ use crate::id::LockId;
 use crate::info::LockInfo;
 
 mod bulk;
+mod coalesce;
 mod connect;
 mod document;
 mod layout;
@@ -25,6 +26,7 @@ mod scripts;
 mod setup;
 mod transport;
 
+use coalesce::{Coalescer, Write};
 use document::Document;
 use scripts::Update;
 use resent::ResentGrants;
@@ -85,6 +87,7 @@ pub struct ElasticsearchStore {
     engine: Engine,
     layout: IndexLayout,
     resent_grants: ResentGrants,
+    writes: Coalescer,
 }
 
 impl ElasticsearchStore {
@@ -118,12 +121,27 @@ impl ElasticsearchStore {
 
     /// Runs a scripted update on one lock document and returns the result
     /// (`created`, `updated`, `noop`) and the reply; `None` when the
-    /// document (or index) does not exist.
-    async fn scripted_update<P: Serialize + Sync>(&self, context: Context<'_>, lock_id: &LockId, body: &Update<'_, P>, timeout: Duration) -> Result<Option<(String, Reply)>> {
+    /// document (or index) does not exist. With `together`, it may share a
+    /// request with other acquires and releases (see [`coalesce`]).
+    async fn scripted_update<P: Serialize + Sync>(
+        &self,
+        context: Context<'_>,
+        lock_id: &LockId,
+        body: &Update<'_, P>,
+        timeout: Duration,
+        together: bool,
+    ) -> Result<Option<(String, Reply)>> {
         // Two upserts racing to create the same document conflict; the engine
         // re-runs the script against the winner's document.
-        let path = self.doc_path("_update", lock_id, &format!("retry_on_conflict={RETRY_ON_CONFLICT}"));
-        let reply = self.engine.send_within(context, Method::Post, &path, Some(body), timeout).await?;
+        let update_path = self.doc_path("_update", lock_id, &format!("retry_on_conflict={RETRY_ON_CONFLICT}"));
+        let reply = if together {
+            let body = serde_json::to_string(body).map_err(|err| context.error(format!("the request does not serialize: {err}")))?;
+            let write = Write { context, lock_id, path: update_path, body, timeout, retry_on_conflict: RETRY_ON_CONFLICT };
+            let bulk_path = path(&[self.layout.concrete_index(), "_bulk"], "");
+            self.writes.send(&self.engine, &bulk_path, write).await?
+        } else {
+            self.engine.send_within(context, Method::Post, &update_path, Some(body), timeout).await?
+        };
         let Some(reply) = context.found(reply)? else {
             return Ok(None);
         };
@@ -144,7 +162,7 @@ impl ElasticsearchStore {
     async fn release_document(&self, context: Context<'_>, lock_id: &LockId, token: &Value, abandon: bool, record: bool) -> Result<bool> {
         let release_id = release_id();
         let body = scripts::release(token, &release_id, abandon, record || abandon);
-        let Some((_, reply)) = self.scripted_update(context, lock_id, &body, self.engine.timeout).await? else {
+        let Some((_, reply)) = self.scripted_update(context, lock_id, &body, self.engine.timeout, !abandon).await? else {
             return Ok(false);
         };
         let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
@@ -252,6 +270,7 @@ impl ElasticsearchStoreBuilder {
             engine: Engine { client: self.client, headers, timeout: self.request_timeout },
             layout: self.layout,
             resent_grants: ResentGrants::default(),
+            writes: Coalescer::default(),
         }
     }
 }
@@ -265,7 +284,7 @@ impl LockStore for ElasticsearchStore {
         Box::pin(async move {
             let context = Context { operation: Operation::Acquire, lock_id: Some(&request.lock_id) };
             let timeout = self.lease_attempt_timeout(request.ttl);
-            let Some((_, reply)) = self.scripted_update(context, &request.lock_id, &scripts::acquire(request), timeout).await? else {
+            let Some((_, reply)) = self.scripted_update(context, &request.lock_id, &scripts::acquire(request), timeout, true).await? else {
                 return Err(context.error("lock index is missing and could not be created").into());
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;
@@ -296,7 +315,7 @@ impl LockStore for ElasticsearchStore {
     fn extend<'a>(&'a self, lock_id: &'a LockId, token: &'a str, ttl: Duration) -> StoreFuture<'a, Option<LockInfo>> {
         Box::pin(async move {
             let context = Context { operation: Operation::Extend, lock_id: Some(lock_id) };
-            match self.scripted_update(context, lock_id, &scripts::extend(token, ttl), self.lease_attempt_timeout(ttl)).await? {
+            match self.scripted_update(context, lock_id, &scripts::extend(token, ttl), self.lease_attempt_timeout(ttl), false).await? {
                 Some((result, reply)) if result == "updated" => Ok(Some(Self::info_from_update(context, lock_id, &reply)?)),
                 Some((result, _)) if result == "noop" => Ok(None),
                 Some((_, reply)) => Err(context.malformed("an update result an extend cannot have", &reply).into()),
@@ -324,7 +343,7 @@ impl LockStore for ElasticsearchStore {
             let release_id = release_id();
             let body = scripts::hand_over(token, &release_id, self.resent_grants.contains(token), next);
             let timeout = self.lease_attempt_timeout(next.ttl);
-            let Some((_, reply)) = self.scripted_update(context, lock_id, &body, timeout).await? else {
+            let Some((_, reply)) = self.scripted_update(context, lock_id, &body, timeout, false).await? else {
                 return Ok(HandOver::NotHeld);
             };
             let source = reply.body.pointer("/get/_source").ok_or_else(|| context.malformed("no get._source", &reply))?;

@@ -113,7 +113,7 @@ fn shorten(text: &str, max_bytes: usize) -> &str {
     &text[..end]
 }
 
-fn is_transient_status(status: u16) -> bool {
+pub(super) fn is_transient_status(status: u16) -> bool {
     matches!(status, 429 | 502 | 503 | 504)
 }
 
@@ -168,6 +168,12 @@ impl Engine {
     /// [`send`](Self::send) with a time limit of its own.
     pub(super) async fn send_within<B: Serialize + Sync>(&self, context: Context<'_>, method: Method, path: &str, body: Option<&B>, timeout: Duration) -> Result<Reply> {
         send(&self.client, context, method, path, body.map(JsonBody::new).as_ref(), &self.headers, timeout).await
+    }
+
+    /// Sends a JSON body already serialized, with a time limit of its own;
+    /// any status comes back.
+    pub(super) async fn send_text_within(&self, context: Context<'_>, method: Method, path: &str, body: &str, timeout: Duration) -> Result<Reply> {
+        send(&self.client, context, method, path, Some(&body), &self.headers, timeout).await
     }
 
     /// Sends newline-delimited JSON (the `_bulk` API) with a time limit of
