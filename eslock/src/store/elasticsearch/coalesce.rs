@@ -1,9 +1,17 @@
 //! Concurrent acquires and releases of one store share requests, without
 //! ever waiting for company: while [`MAX_IN_FLIGHT`] lock writes are on
-//! their way, the next ones queue, and the first write to come back sends
-//! the whole queue as one `_bulk` request (each update keeps its own reply).
-//! A lone caller's write goes out at once as a plain update, as before;
-//! under load, many writes share one request and one translog sync.
+//! their way, the next ones queue, and when one of those returns, the first
+//! writer in the queue takes its slot and sends the whole queue as one
+//! `_bulk` request (each update keeps its own reply). A lone caller's write
+//! goes out at once as a plain update; under load, many writes share one
+//! request and one translog sync.
+//!
+//! Every write is sent by its own caller's task (no task is spawned, so a
+//! store serves callers on any runtime), and no write depends on another
+//! for long: one that waits in the queue longer than its patience leaves it
+//! and goes alone, and one whose batch is lost with its sender (that caller
+//! gave up) or refused for now by the engine is sent again alone, counted as
+//! resent (a copy of it may be on its way).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use super::transport::{Context, Engine, Reply, is_transient_status};
-use crate::error::{Operation, Result};
+use crate::error::Result;
 use crate::id::LockId;
 
 /// Lock writes on their way at once before the next ones queue.
@@ -21,6 +29,10 @@ const MAX_IN_FLIGHT: usize = 2;
 
 /// The most updates one `_bulk` request carries; the rest wait for the next.
 const MAX_BATCH: usize = 128;
+
+/// The longest a write waits in the queue (never more than a quarter of its
+/// time limit) before it goes alone.
+const MAX_PATIENCE: Duration = Duration::from_secs(1);
 
 /// One scripted update: where it goes alone, and its body.
 pub(super) struct Write<'a> {
@@ -33,24 +45,33 @@ pub(super) struct Write<'a> {
     pub retry_on_conflict: u32,
 }
 
-/// A write waiting for the next batch, and where its reply goes.
+/// A write waiting in the queue, and how to reach its writer.
 #[derive(Debug)]
 struct Queued {
-    operation: Operation,
+    id: u64,
     lock_id: LockId,
-    /// For sending it again alone, should the engine refuse it for now.
-    path: String,
     body: String,
     timeout: Duration,
     retry_on_conflict: u32,
-    reply: oneshot::Sender<Result<Reply>>,
+    /// Dropped without a delivery: the writer sends its write alone.
+    delivery: oneshot::Sender<Delivery>,
 }
 
-/// How many writes are on their way, and those waiting for the next batch.
+/// What a queued writer receives.
+#[derive(Debug)]
+enum Delivery {
+    /// Its reply, from a batch someone else sent.
+    Reply(Reply),
+    /// A slot: it sends the queue, its own write first.
+    Lead(Slot),
+}
+
+/// How many writes are on their way, and those waiting for a slot.
 #[derive(Debug, Default)]
 struct State {
     in_flight: usize,
     queue: Vec<Queued>,
+    next_id: u64,
 }
 
 /// The lock writes of one store (shared by its clones).
@@ -61,36 +82,48 @@ impl Coalescer {
     /// Sends `write` (alone, or in a batch with others) and returns its reply,
     /// read like the reply to a single update.
     pub(super) async fn send(&self, engine: &Engine, bulk_path: &str, write: Write<'_>) -> Result<Reply> {
-        let context = write.context;
-        // `Err`: this write goes out now, on a slot of its own.
+        // `None`: a slot is free, and this write takes it.
         let queued = {
             let mut state = self.state();
             if state.in_flight < MAX_IN_FLIGHT {
                 state.in_flight += 1;
-                Err(write)
+                None
             } else {
-                let (reply, receiver) = oneshot::channel();
+                let (sender, receiver) = oneshot::channel();
+                let id = state.next_id;
+                state.next_id += 1;
                 state.queue.push(Queued {
-                    operation: write.context.operation,
+                    id,
                     lock_id: write.lock_id.clone(),
-                    path: write.path,
-                    body: write.body,
+                    body: write.body.clone(),
                     timeout: write.timeout,
                     retry_on_conflict: write.retry_on_conflict,
-                    reply,
+                    delivery: sender,
                 });
-                Ok(receiver)
+                Some((id, receiver))
             }
         };
-        match queued {
-            Ok(receiver) => receiver
-                .await
-                .unwrap_or_else(|_| Err(context.error("the batch was dropped (the runtime shut down)").into())),
-            Err(write) => {
-                // Passes the queue on when this write is done, however it ends.
-                let _turn = Turn { coalescer: self.clone(), engine: engine.clone(), bulk_path: bulk_path.to_string() };
-                engine.send_text_within(context, Method::Post, &write.path, &write.body, write.timeout).await
+        let Some((id, mut delivery)) = queued else {
+            return self.lead(engine, bulk_path, Slot::new(self), &write).await;
+        };
+        let patience = (write.timeout / 4).min(MAX_PATIENCE);
+        let delivered = match tokio::time::timeout(patience, &mut delivery).await {
+            Ok(delivered) => delivered,
+            Err(_) => {
+                // Out of patience: leave the queue and go alone, unless a
+                // batch or a slot is already on its way to this writer.
+                if self.leave(id) {
+                    return alone(engine, &write, false).await;
+                }
+                delivery.await
             }
+        };
+        match delivered {
+            Ok(Delivery::Reply(reply)) => Ok(reply),
+            Ok(Delivery::Lead(slot)) => self.lead(engine, bulk_path, slot, &write).await,
+            // Its batch went with a writer who gave up, or the engine
+            // refused it for now: alone, as a copy may be on its way.
+            Err(_) => alone(engine, &write, true).await,
         }
     }
 
@@ -98,131 +131,147 @@ impl Coalescer {
         crate::sync::lock(&self.0)
     }
 
-    /// The next batch, or `None` (and one write fewer in flight) when
-    /// nothing waits.
-    fn next_batch(&self) -> Option<Vec<Queued>> {
+    /// Takes the write `id` out of the queue; `false` when it was no longer there.
+    fn leave(&self, id: u64) -> bool {
         let mut state = self.state();
-        if state.queue.is_empty() {
-            state.in_flight -= 1;
-            return None;
+        let position = state.queue.iter().position(|queued| queued.id == id);
+        position.map(|position| state.queue.remove(position)).is_some()
+    }
+
+    /// Up to `max` queued writes whose writers still wait.
+    fn take_queued(&self, max: usize) -> Vec<Queued> {
+        let mut state = self.state();
+        state.queue.retain(|queued| !queued.delivery.is_closed());
+        let take = state.queue.len().min(max);
+        state.queue.drain(..take).collect()
+    }
+
+    /// Sends `write` on `slot`, with the queued writes as one batch when
+    /// there are any.
+    async fn lead(&self, engine: &Engine, bulk_path: &str, slot: Slot, write: &Write<'_>) -> Result<Reply> {
+        let others = self.take_queued(MAX_BATCH - 1);
+        if others.is_empty() {
+            let reply = alone(engine, write, false).await;
+            drop(slot);
+            return reply;
         }
-        let take = state.queue.len().min(MAX_BATCH);
-        Some(state.queue.drain(..take).collect())
+        let reply = send_batch(engine, bulk_path, write, others).await;
+        drop(slot);
+        match reply {
+            Some(reply) => reply,
+            None => alone(engine, write, true).await,
+        }
     }
 }
 
-/// A write in flight. When it ends (or its caller goes away), the writes
-/// queued meanwhile go out in a task of their own, so that no caller's
-/// cancellation can strand them.
-struct Turn {
+/// A slot for one write (or batch) on its way. Dropped (the write done, its
+/// writer gone, or a `Lead` never received), it goes to the first queued
+/// writer still waiting, or back to the pool.
+#[derive(Debug)]
+struct Slot {
     coalescer: Coalescer,
-    engine: Engine,
-    bulk_path: String,
-}
-
-impl Drop for Turn {
-    fn drop(&mut self) {
-        let Some(first) = self.coalescer.next_batch() else { return };
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // Their reply senders drop: each queued write sees an error.
-            drop(first);
-            self.coalescer.state().in_flight -= 1;
-            return;
-        };
-        let mut slot = BatchSlot { coalescer: self.coalescer.clone(), held: true };
-        let engine = self.engine.clone();
-        let bulk_path = std::mem::take(&mut self.bulk_path);
-        runtime.spawn(async move {
-            let mut batch = Some(first);
-            while let Some(writes) = batch {
-                send_batch(&engine, &bulk_path, writes).await;
-                batch = slot.next_batch();
-            }
-        });
-    }
-}
-
-/// The slot of a task that sends batches. Should the task end early (its
-/// runtime shut down mid-request), the slot is given back and the writes
-/// still queued fail, rather than wait for a batch that never comes.
-struct BatchSlot {
-    coalescer: Coalescer,
+    /// `false` for a slot that came back undelivered: already accounted for.
     held: bool,
 }
 
-impl BatchSlot {
-    /// The next batch; `None` once nothing waits, and the slot is given back.
-    fn next_batch(&mut self) -> Option<Vec<Queued>> {
-        let batch = self.coalescer.next_batch();
-        self.held = batch.is_some();
-        batch
+impl Slot {
+    fn new(coalescer: &Coalescer) -> Self {
+        Slot { coalescer: coalescer.clone(), held: true }
     }
 }
 
-impl Drop for BatchSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
-        if self.held {
-            let mut state = self.coalescer.state();
-            state.in_flight -= 1;
-            let stranded = std::mem::take(&mut state.queue);
-            drop(state);
-            // Their reply senders drop: each sees an error.
-            drop(stranded);
+        if !self.held {
+            return;
+        }
+        let mut state = self.coalescer.state();
+        while !state.queue.is_empty() {
+            let next = state.queue.remove(0);
+            match next.delivery.send(Delivery::Lead(Slot::new(&self.coalescer))) {
+                Ok(()) => return,
+                // That writer gave up: the slot came back with the message,
+                // and passes on to the next one here.
+                Err(Delivery::Lead(mut slot)) => slot.held = false,
+                Err(Delivery::Reply(_)) => {}
+            }
+        }
+        state.in_flight -= 1;
+    }
+}
+
+/// Sends `write` alone, with the retries every request has.
+async fn alone(engine: &Engine, write: &Write<'_>, resent: bool) -> Result<Reply> {
+    let reply = engine.send_text_within(write.context, Method::Post, &write.path, &write.body, write.timeout).await?;
+    Ok(Reply { resent: reply.resent || resent, ..reply })
+}
+
+/// The `_bulk` lines of one update.
+fn item_lines(lock_id: &LockId, body: &str, retry_on_conflict: u32) -> String {
+    let action = json!({ "update": { "_id": lock_id.as_str(), "retry_on_conflict": retry_on_conflict } });
+    format!("{action}\n{body}\n")
+}
+
+/// Sends `write` and `others` as one request and hands each of `others`
+/// its reply (or drops it, to send alone). `write`'s own reply; `None` when
+/// it must go alone (refused for now).
+async fn send_batch(engine: &Engine, bulk_path: &str, write: &Write<'_>, others: Vec<Queued>) -> Option<Result<Reply>> {
+    let mut body = item_lines(write.lock_id, &write.body, write.retry_on_conflict);
+    for other in &others {
+        body.push_str(&item_lines(&other.lock_id, &other.body, other.retry_on_conflict));
+    }
+    let timeout = others.iter().map(|other| other.timeout).fold(write.timeout, Duration::min);
+    let context = write.context;
+    let mut reply = match engine.send_ndjson(context, bulk_path, &body, timeout).await {
+        Ok(reply) => reply,
+        // The others learn nothing: each goes alone, counted as resent.
+        Err(err) => return Some(Err(context.error(format!("the batched request failed: {err}")).into())),
+    };
+    if !reply.is_success() {
+        // A reply that is an error as a whole (a missing index, a refusal)
+        // reads as the same error to each write.
+        for other in others {
+            let _ = other.delivery.send(Delivery::Reply(Reply { status: reply.status, body: reply.body.clone(), resent: reply.resent }));
+        }
+        return Some(Ok(reply));
+    }
+    // Taken out of the reply rather than cloned; an error message shows the rest.
+    let items = match reply.body.get_mut("items") {
+        Some(Value::Array(items)) if items.len() == others.len() + 1 => std::mem::take(items),
+        _ => return Some(Err(context.malformed("one item per update", &reply).into())),
+    };
+    let mut items = items.into_iter();
+    let own = items.next().map(|item| item_reply(context, write.lock_id, &reply, item));
+    for (other, item) in others.into_iter().zip(items) {
+        let context = Context { operation: context.operation, lock_id: Some(&other.lock_id) };
+        // An unreadable item: its writer goes alone (dropping the sender).
+        if let Ok(Some(item)) = item_reply(context, &other.lock_id, &reply, item) {
+            let _ = other.delivery.send(Delivery::Reply(item));
         }
     }
-}
-
-/// The `_bulk` lines of one queued update.
-fn item_lines(write: &Queued) -> String {
-    let action = json!({ "update": { "_id": write.lock_id.as_str(), "retry_on_conflict": write.retry_on_conflict } });
-    format!("{action}\n{}\n", write.body)
-}
-
-/// Sends `writes` as one request and hands each its own reply.
-async fn send_batch(engine: &Engine, bulk_path: &str, writes: Vec<Queued>) {
-    let body: String = writes.iter().map(item_lines).collect();
-    let timeout = writes.iter().map(|write| write.timeout).min().unwrap_or_default();
-    let context = Context { operation: writes[0].operation, lock_id: None };
-    let mut reply = engine.send_ndjson(context, bulk_path, &body, timeout).await;
-    // Taken out of the reply rather than cloned; an error message shows the rest.
-    let mut items = match &mut reply {
-        Ok(reply) if reply.is_success() => match reply.body.get_mut("items") {
-            Some(Value::Array(items)) if items.len() == writes.len() => Some(std::mem::take(items)),
-            _ => None,
-        },
-        _ => None,
-    };
-    for (index, write) in writes.into_iter().enumerate() {
-        let context = Context { operation: write.operation, lock_id: Some(&write.lock_id) };
-        let outcome = match (&reply, items.as_mut()) {
-            (Ok(reply), Some(items)) => match item_reply(context, reply, items[index].take()) {
-                // Refused for now (a full write queue): alone, with the
-                // retries every request has. Sent twice, as far as copies go.
-                Ok(item) if is_transient_status(item.status) => engine
-                    .send_text_within(context, Method::Post, &write.path, &write.body, write.timeout)
-                    .await
-                    .map(|reply| Reply { resent: true, ..reply }),
-                outcome => outcome,
-            },
-            // A whole reply that is an error (a missing index, a refusal)
-            // reads as the same error to each write.
-            (Ok(reply), None) if !reply.is_success() => Ok(Reply { status: reply.status, body: reply.body.clone(), resent: reply.resent }),
-            (Ok(reply), None) => Err(context.malformed("one item per update", reply).into()),
-            (Err(err), _) => Err(context.error(format!("the batched request failed: {err}")).into()),
-        };
-        // A caller that stopped waiting has abandoned its write.
-        let _ = write.reply.send(outcome);
+    match own {
+        Some(Ok(Some(item))) => Some(Ok(item)),
+        Some(Ok(None)) => None,
+        Some(Err(err)) => Some(Err(err)),
+        None => Some(Err(context.malformed("one item per update", &reply).into())),
     }
 }
 
-/// One item of a `_bulk` reply, read like the reply to a single update.
-fn item_reply(context: Context<'_>, bulk: &Reply, item: Value) -> Result<Reply> {
+/// One item of a `_bulk` reply, read like the reply to a single update of
+/// `lock_id`; `None` when the engine refused it for now.
+fn item_reply(context: Context<'_>, lock_id: &LockId, bulk: &Reply, item: Value) -> Result<Option<Reply>> {
     let Some(update) = item.get("update") else {
         return Err(context.malformed("an update item", bulk).into());
     };
+    if update.get("_id").and_then(Value::as_str) != Some(lock_id.as_str()) {
+        return Err(context.malformed("an item for this lock id", bulk).into());
+    }
     let status = update.get("status").and_then(Value::as_u64).and_then(|status| u16::try_from(status).ok());
     let Some(status) = status else {
         return Err(context.malformed("an item status", bulk).into());
     };
-    Ok(Reply { status, body: update.clone(), resent: bulk.resent })
+    if is_transient_status(status) {
+        return Ok(None);
+    }
+    Ok(Some(Reply { status, body: update.clone(), resent: bulk.resent }))
 }
