@@ -235,13 +235,22 @@ async fn an_acquire_does_not_wait_for_unrelated_stuck_releases() {
     );
 }
 
-/// Liveness ("nothing hangs"): one store used from two runtimes. A write
-/// of a current-thread runtime whose `block_on` returns at once after it
-/// (a sync wrapper, a per-thread runtime) must not leave a write queued by a
-/// caller on another, healthy runtime waiting: every write is sent by its
-/// own caller's task.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_queued_from_one_runtime_does_not_hang_on_another_idle_runtime() {
+/// What the other runtime does once its write is answered.
+#[derive(Debug, Clone, Copy)]
+enum OtherRuntime {
+    /// Stays, but is not driven any more (a sync wrapper doing sync work).
+    StaysIdle,
+    /// Ends (a per-call runtime; one `#[tokio::test]` of many).
+    Ends,
+}
+
+/// Both slots busy: a release on this runtime (answered after 1.5 s) and an
+/// acquire from a thread with its own current-thread runtime (answered after
+/// 0.4 s, first); then an acquire queued on this runtime. Its outcome within
+/// 8 s, what the other two got, and the requests the fake engine saw.
+async fn acquire_queued_beside_another_runtime(
+    other: OtherRuntime,
+) -> (Result<Result<eslock::Result<AcquireOutcome>, tokio::task::JoinError>, tokio::time::error::Elapsed>, String, Vec<String>) {
     let fake = Fake::start(handler(|id, update| {
         let (status, reply) = update_outcome(update);
         match id {
@@ -252,43 +261,47 @@ async fn a_write_queued_from_one_runtime_does_not_hang_on_another_idle_runtime()
     }))
     .await;
     let store = store(&fake.url, Duration::from_secs(5));
-    // Slot 1: a release on this runtime, answered after 1.5 s.
     let slow = {
         let store = Arc::clone(&store);
         tokio::spawn(async move { store.release(&LockId::new("slow").unwrap(), "t").await })
     };
-    // Slot 2: an acquire from a thread with its own current-thread runtime,
-    // answered after 0.4 s; the runtime is kept, but not driven, afterwards.
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
     let (exit_tx, exit_rx) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::spawn({
         let store = Arc::clone(&store);
         move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             let outcome = runtime.block_on(store.acquire(&request("other-runtime", Duration::from_secs(30))));
-            done_tx.send(outcome.is_ok()).unwrap();
-            // Sync work with the lock (the runtime stays, idle).
-            let _ = exit_rx.recv_timeout(Duration::from_secs(60));
+            if let OtherRuntime::StaysIdle = other {
+                let _ = exit_rx.recv_timeout(Duration::from_secs(60));
+            }
             drop(runtime);
+            outcome.is_ok()
         }
     });
     wait_for("both writes on their way", || fake.count("_update/slow") + fake.count("_update/other-runtime") >= 2).await;
     // Queued: both slots are busy.
-    let ttl = Duration::from_secs(30);
     let victim = {
         let store = Arc::clone(&store);
-        tokio::spawn(async move { store.acquire(&request("victim", ttl)).await })
+        tokio::spawn(async move { store.acquire(&request("victim", Duration::from_secs(30))).await })
     };
     let outcome = tokio::time::timeout(Duration::from_secs(8), victim).await;
-    let other_done = done_rx.recv_timeout(Duration::from_secs(1));
     let slow_done = slow.await;
     let _ = exit_tx.send(());
-    let _ = thread.join();
+    let other_done = thread.join();
+    (outcome, format!("the other runtime's acquire: {other_done:?}, the slow release: {slow_done:?}"), fake.lines())
+}
+
+/// Liveness ("nothing hangs"): one store used from two runtimes. A write
+/// of a current-thread runtime whose `block_on` returns at once after it
+/// (a sync wrapper, a per-thread runtime) must not leave a write queued by a
+/// caller on another, healthy runtime waiting: every write is sent by its
+/// own caller's task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_queued_from_one_runtime_does_not_hang_on_another_idle_runtime() {
+    let (outcome, others, requests) = acquire_queued_beside_another_runtime(OtherRuntime::StaysIdle).await;
     assert!(
         matches!(outcome, Ok(Ok(Ok(AcquireOutcome::Acquired(_))))),
-        "an acquire queued on a healthy runtime got no answer in 8 s (the other runtime's acquire: {other_done:?}, \
-         the slow release: {slow_done:?}); requests: {:?}",
-        fake.lines()
+        "an acquire queued on a healthy runtime got no answer in 8 s ({others}); requests: {requests:?}"
     );
 }
 
@@ -297,42 +310,10 @@ async fn a_write_queued_from_one_runtime_does_not_hang_on_another_idle_runtime()
 /// does not fail writes queued by callers on other, healthy runtimes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_queued_from_one_runtime_does_not_fail_because_another_runtime_ended() {
-    let fake = Fake::start(handler(|id, update| {
-        let (status, reply) = update_outcome(update);
-        match id {
-            "slow" => Act::After(Duration::from_millis(1500), status, reply),
-            "other-runtime" => Act::After(Duration::from_millis(400), status, reply),
-            _ => Act::Now(status, reply),
-        }
-    }))
-    .await;
-    let store = store(&fake.url, Duration::from_secs(5));
-    let slow = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move { store.release(&LockId::new("slow").unwrap(), "t").await })
-    };
-    let thread = std::thread::spawn({
-        let store = Arc::clone(&store);
-        move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            let outcome = runtime.block_on(store.acquire(&request("other-runtime", Duration::from_secs(30))));
-            // The runtime ends with its test.
-            drop(runtime);
-            outcome.is_ok()
-        }
-    });
-    wait_for("both writes on their way", || fake.count("_update/slow") + fake.count("_update/other-runtime") >= 2).await;
-    let victim = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move { store.acquire(&request("victim", Duration::from_secs(30))).await })
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(8), victim).await;
-    let _ = thread.join();
-    let _ = slow.await;
+    let (outcome, others, requests) = acquire_queued_beside_another_runtime(OtherRuntime::Ends).await;
     assert!(
         matches!(outcome, Ok(Ok(Ok(AcquireOutcome::Acquired(_))))),
-        "an acquire queued on a healthy runtime failed because another runtime ended: {outcome:?}; requests: {:?}",
-        fake.lines()
+        "an acquire queued on a healthy runtime failed because another runtime ended: {outcome:?} ({others}); requests: {requests:?}"
     );
 }
 

@@ -8,19 +8,23 @@ use super::document::Document;
 use super::scripts;
 use super::transport::{Context, Reply};
 use crate::error::{Operation, Result};
+use crate::id::LockId;
 use crate::store::Renewal;
 use crate::LockInfo;
+
+/// The `_bulk` lines of one scripted update of `lock_id`: its action, then
+/// its body (already serialized).
+pub(super) fn update_lines(lock_id: &LockId, body: &str, retry_on_conflict: u32) -> String {
+    let action = json!({ "update": { "_id": lock_id.as_str(), "retry_on_conflict": retry_on_conflict } });
+    format!("{action}\n{body}\n")
+}
 
 /// The NDJSON body: an update action and its script for every renewal.
 pub(super) fn renewal_body(renewals: &[Renewal], retry_on_conflict: u32) -> String {
     let mut body = String::new();
     for renewal in renewals {
-        let action = json!({ "update": { "_id": renewal.lock_id.as_str(), "retry_on_conflict": retry_on_conflict } });
-        let update = scripts::extend(&renewal.token, renewal.ttl);
-        body.push_str(&action.to_string());
-        body.push('\n');
-        body.push_str(&serde_json::to_string(&update).expect("a lock request serializes"));
-        body.push('\n');
+        let update = serde_json::to_string(&scripts::extend(&renewal.token, renewal.ttl)).expect("a lock request serializes");
+        body.push_str(&update_lines(&renewal.lock_id, &update, retry_on_conflict));
     }
     body
 }

@@ -17,9 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use elasticsearch::http::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
+use super::bulk::update_lines;
 use super::transport::{Context, Engine, Reply, is_transient_status};
 use crate::error::Result;
 use crate::id::LockId;
@@ -206,19 +207,13 @@ async fn alone(engine: &Engine, write: &Write<'_>, resent: bool) -> Result<Reply
     Ok(Reply { resent: reply.resent || resent, ..reply })
 }
 
-/// The `_bulk` lines of one update.
-fn item_lines(lock_id: &LockId, body: &str, retry_on_conflict: u32) -> String {
-    let action = json!({ "update": { "_id": lock_id.as_str(), "retry_on_conflict": retry_on_conflict } });
-    format!("{action}\n{body}\n")
-}
-
 /// Sends `write` and `others` as one request and hands each of `others`
 /// its reply (or drops it, to send alone). `write`'s own reply; `None` when
 /// it must go alone (refused for now).
 async fn send_batch(engine: &Engine, bulk_path: &str, write: &Write<'_>, others: Vec<Queued>) -> Option<Result<Reply>> {
-    let mut body = item_lines(write.lock_id, &write.body, write.retry_on_conflict);
+    let mut body = update_lines(write.lock_id, &write.body, write.retry_on_conflict);
     for other in &others {
-        body.push_str(&item_lines(&other.lock_id, &other.body, other.retry_on_conflict));
+        body.push_str(&update_lines(&other.lock_id, &other.body, other.retry_on_conflict));
     }
     let timeout = others.iter().map(|other| other.timeout).fold(write.timeout, Duration::min);
     let context = write.context;

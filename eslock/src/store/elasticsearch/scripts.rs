@@ -50,6 +50,14 @@ void grant(Map source, def token, def metadata, long ttl, long now) {
 }
 ";
 
+/// Shared helper: whether `token` is listed among the abandoned tokens of
+/// `source`, which may never take the lock (see [`RELEASE_BODY`]).
+const ABANDONED: &str = "
+boolean abandoned(Map source, def token) {
+  return source.abandonedTokens instanceof List && source.abandonedTokens.contains(token);
+}
+";
+
 /// Shared helper: appends `value` to the list `field` of `source` unless it
 /// is there, keeping the last `keep` entries.
 const REMEMBER: &str = "
@@ -70,7 +78,7 @@ void remember(Map source, String field, def value, int keep) {
 const ACQUIRE_BODY: &str = "
 long now = System.currentTimeMillis();
 boolean held = ctx.op != 'create' && ctx._source.token != null;
-if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token)) {
+if (ctx.op != 'create' && abandoned(ctx._source, params.token)) {
   ctx.op = 'none';
 } else if (held && ctx._source.token == params.token) {
   ctx.op = 'none';
@@ -94,7 +102,7 @@ if (ctx.op != 'create' && ctx._source.abandonedTokens instanceof List && ctx._so
 const HAND_OVER_BODY: &str = "
 if (ctx._source.token != null && ctx._source.token == params.token) {
   long now = System.currentTimeMillis();
-  boolean refused = ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.next_token);
+  boolean refused = abandoned(ctx._source, params.next_token);
   if (params.record) {
     remember(ctx._source, 'abandonedTokens', params.token, 64);
   }
@@ -106,7 +114,7 @@ if (ctx._source.token != null && ctx._source.token == params.token) {
   } else {
     grant(ctx._source, params.next_token, params.metadata, params.ttl, now);
   }
-} else if (params.record && !(ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token))) {
+} else if (params.record && !abandoned(ctx._source, params.token)) {
   remember(ctx._source, 'abandonedTokens', params.token, 64);
 } else {
   ctx.op = 'none';
@@ -140,7 +148,7 @@ boolean exists = ctx.op != 'create';
 def holder = exists ? ctx._source.token : null;
 boolean releasing = holder != null && holder == params.token;
 boolean recording = (params.record || params.abandon)
-  && !(exists && ctx._source.abandonedTokens instanceof List && ctx._source.abandonedTokens.contains(params.token));
+  && !(exists && abandoned(ctx._source, params.token));
 if (!releasing && !recording) {
   ctx.op = 'none';
 } else {
@@ -160,13 +168,13 @@ if (!releasing && !recording) {
 ";
 
 /// The full acquire script, assembled once.
-static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{GRANT}{ACQUIRE_BODY}"));
+static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{ABANDONED}{GRANT}{ACQUIRE_BODY}"));
 
 /// The full release script, assembled once.
-static RELEASE: LazyLock<String> = LazyLock::new(|| format!("{REMEMBER}{RELEASE_BODY}"));
+static RELEASE: LazyLock<String> = LazyLock::new(|| format!("{ABANDONED}{REMEMBER}{RELEASE_BODY}"));
 
 /// The full hand-over script, assembled once.
-static HAND_OVER: LazyLock<String> = LazyLock::new(|| format!("{GRANT}{REMEMBER}{HAND_OVER_BODY}"));
+static HAND_OVER: LazyLock<String> = LazyLock::new(|| format!("{ABANDONED}{GRANT}{REMEMBER}{HAND_OVER_BODY}"));
 
 /// The full extend script, assembled once.
 static EXTEND: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{EXTEND_BODY}"));
