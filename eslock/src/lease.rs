@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -16,6 +16,7 @@ use crate::local::Local;
 use crate::pending::PendingGuard;
 use crate::store::{HandOver, LockStore, Renewal};
 use crate::telemetry::{self, Label};
+use crate::timetable::Entry;
 use crate::id::LockId;
 use crate::info::LockInfo;
 
@@ -30,7 +31,8 @@ use crate::info::LockInfo;
 /// no longer holds the lock. A lost lease stays lost.
 ///
 /// While the `Lease` lives, a background task extends it about every TTL/3,
-/// retrying failures within the deadline. Release it with
+/// retrying failures within the deadline (the task starts half-way to the
+/// first renewal: a lease released before never needs one). Release it with
 /// [`Lease::release`]; dropping it instead schedules a release on the current
 /// Tokio runtime (with no runtime left, the TTL frees the lock).
 ///
@@ -57,7 +59,6 @@ use crate::info::LockInfo;
 #[derive(Debug)]
 pub struct Lease {
     handle: LeaseHandle,
-    renewal: JoinHandle<()>,
     released: bool,
 }
 
@@ -100,6 +101,20 @@ struct Shared {
     /// One extend request in flight at a time, so replies cannot overtake
     /// each other and put an older TTL back.
     extend_gate: tokio::sync::Mutex<()>,
+    /// Whether the background task renews the lease, or only declares it
+    /// lost at its deadline.
+    renew: bool,
+    keep_alive: std::sync::Mutex<KeepAlive>,
+}
+
+/// The lease's background task ([`keep_alive`]).
+#[derive(Debug)]
+enum KeepAlive {
+    /// Not started yet: due at its entry in the manager's timetable.
+    Scheduled(Entry),
+    Running(AbortHandle),
+    /// The lease ended (or is still being set up): no task may start.
+    Stopped,
 }
 
 /// What the lease knows about its standing in the store.
@@ -256,12 +271,13 @@ impl Lease {
             started: Instant::now(),
             state,
             extend_gate: tokio::sync::Mutex::new(()),
+            renew,
+            keep_alive: std::sync::Mutex::new(KeepAlive::Stopped),
         });
         telemetry::lease_started(&shared.label);
-        let renewal = tokio::spawn(keep_alive(Arc::clone(&shared), renew));
+        shared.schedule_keep_alive(sent + ttl / 6);
         Some(Lease {
             handle: LeaseHandle { shared },
-            renewal,
             released: false,
         })
     }
@@ -274,7 +290,6 @@ impl Lease {
     /// Stops renewal without releasing: the lock stays held until its TTL
     /// runs out (for example a marker that must outlive this process).
     pub fn detach(mut self) {
-        self.renewal.abort();
         self.shared.retire("the lease was detached; only its TTL holds the lock now");
         self.released = true;
         tracing::debug!(lock_id = %self.shared.lock_id, "lease detached; its TTL frees the lock");
@@ -283,7 +298,6 @@ impl Lease {
     /// Stops renewal and releases the lock. `false` when it was no longer
     /// ours (expired and taken over, or force-released).
     pub async fn release(mut self) -> Result<bool> {
-        self.renewal.abort();
         // Handles still held by the work must stop trusting the lease now.
         self.shared.retire("the lease was released");
         let span = tracing::info_span!("eslock.release", lock_id = %self.shared.lock_id, outcome = tracing::field::Empty);
@@ -342,6 +356,8 @@ impl LeaseHandle {
     /// longer ours, or the lease was already lost (it stays lost).
     pub async fn extend(&self, ttl: Duration) -> Result<bool> {
         crate::options::check_ttl(ttl)?;
+        // A new TTL may move the next renewal before the task was due to start.
+        self.shared.start_keep_alive();
         let span = tracing::info_span!("eslock.extend", lock_id = %self.shared.lock_id, outcome = tracing::field::Empty);
         let extended = self.shared.extend(Some(ttl)).instrument(span.clone()).await;
         span.record("outcome", outcome(&extended, "extended", "not_ours"));
@@ -370,7 +386,6 @@ impl LeaseHandle {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.renewal.abort();
         self.shared.retire("the lease was dropped");
         telemetry::lease_ended(&self.shared.label, self.shared.started.elapsed());
         if self.released {
@@ -466,7 +481,7 @@ impl Shared {
     }
 
     /// Ends the lease for good, as its owner asked: handles see it lost (no
-    /// warning, no metric: nothing went wrong).
+    /// warning, no metric: nothing went wrong), and the background task stops.
     fn retire(&self, reason: &str) {
         self.state.send_if_modified(|state| {
             let first = state.lost.is_none();
@@ -475,6 +490,35 @@ impl Shared {
             }
             first
         });
+        // After the state: a task starting meanwhile sees the lease lost.
+        match std::mem::replace(&mut *crate::sync::lock(&self.keep_alive), KeepAlive::Stopped) {
+            KeepAlive::Scheduled(entry) => drop(entry),
+            KeepAlive::Running(task) => task.abort(),
+            KeepAlive::Stopped => {}
+        }
+    }
+
+    /// Plans the background task to start at `at` (or on the first extend).
+    fn schedule_keep_alive(self: &Arc<Self>, at: Instant) {
+        let lease = Arc::downgrade(self);
+        let start = Box::new(move || {
+            if let Some(shared) = lease.upgrade() {
+                shared.start_keep_alive();
+            }
+        });
+        // Locked while scheduling: the entry cannot start before it is recorded.
+        let mut keep_alive = crate::sync::lock(&self.keep_alive);
+        *keep_alive = KeepAlive::Scheduled(self.local.timetable.schedule(at, start));
+    }
+
+    /// Starts the background task now if it is only scheduled.
+    fn start_keep_alive(self: &Arc<Self>) {
+        let mut keep_alive = crate::sync::lock(&self.keep_alive);
+        if matches!(*keep_alive, KeepAlive::Scheduled(_)) && self.state.borrow().lost.is_none() {
+            let task = tokio::spawn(keep_alive_task(Arc::clone(self)));
+            // Replacing the entry drops it: it is due now, or already taken.
+            *keep_alive = KeepAlive::Running(task.abort_handle());
+        }
     }
 
     /// Whether the lease is lost, declaring it so once its deadline has passed.
@@ -577,9 +621,10 @@ impl Drop for Unsettled<'_> {
     }
 }
 
-/// The background task: renews the lease (unless `renew` is false) and
-/// declares it lost when its trust deadline passes.
-async fn keep_alive(shared: Arc<Shared>, renew: bool) {
+/// The background task: renews the lease (unless it was acquired without
+/// renewal) and declares it lost when its trust deadline passes.
+async fn keep_alive_task(shared: Arc<Shared>) {
+    let renew = shared.renew;
     let mut changes = shared.state.subscribe();
     let mut batches = shared.local.renewals.gathering();
     let mut backoff: Option<Backoff> = None;

@@ -89,6 +89,7 @@ mod renewal;
 mod startup;
 mod sync;
 mod telemetry;
+mod timetable;
 pub mod store;
 
 #[doc(hidden)]

@@ -1,6 +1,6 @@
 //! What one manager (and its clones) shares with the claims and leases it
 //! hands out: the store, this process's unfinished work on each lock id,
-//! the renewal batches, and the local waiters.
+//! the renewal batches, the local waiters, and when deferred work starts.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use crate::handoff::Waiters;
 use crate::pending::PendingWork;
 use crate::renewal::Renewals;
 use crate::store::LockStore;
+use crate::timetable::Timetable;
 
 #[derive(Debug)]
 pub(crate) struct Local {
@@ -15,6 +16,7 @@ pub(crate) struct Local {
     pub(crate) pending: Arc<PendingWork>,
     pub(crate) renewals: Arc<Renewals>,
     pub(crate) waiters: Arc<Waiters>,
+    pub(crate) timetable: Timetable,
 }
 
 impl Local {
@@ -24,6 +26,7 @@ impl Local {
             store,
             pending: Arc::default(),
             waiters: Arc::default(),
+            timetable: Timetable::default(),
         })
     }
 }

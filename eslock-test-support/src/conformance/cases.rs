@@ -521,6 +521,23 @@ pub async fn shorter_extend_moves_trust_deadline(backend: &impl Backend) {
     assert!(taken.release().await.unwrap());
 }
 
+/// A lease's renewals start half-way to its first renewal; a shorter TTL
+/// given to `extend` before then must bring them forward, or the lease is
+/// lost (long before the old TTL's first renewal) while the work still runs.
+pub async fn shorter_extend_right_after_acquire_keeps_renewing(backend: &impl Backend) {
+    let (holder, contender) = (backend.manager(), backend.manager());
+    let id = lock_id("extend-shorter-early");
+    let lease = holder.acquire(&id, LockOptions::default().ttl(Duration::from_secs(30))).await.unwrap();
+    assert!(lease.extend(Duration::from_millis(600)).await.unwrap());
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(!lease.is_lost(), "not renewed on the new TTL: {:?}", lease.lost_reason());
+        let err = contender.acquire(&id, LockOptions::default()).await.unwrap_err();
+        assert_acquisition_error(&err, &id);
+    }
+    assert!(lease.release().await.unwrap());
+}
+
 /// Issue 7.1: a renewal reply that comes back after the user's
 /// `extend(short)` must not put the old, longer TTL back, neither in the
 /// trust deadline nor in later renewals.

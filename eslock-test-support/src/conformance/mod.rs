@@ -278,6 +278,7 @@ macro_rules! conformance_tests {
             list_and_force_release,
             bad_input_is_refused_before_any_request,
             shorter_extend_moves_trust_deadline,
+            shorter_extend_right_after_acquire_keeps_renewing,
             late_renewal_reply_cannot_restore_old_ttl,
             late_acquire_reply_is_never_a_lease,
             with_lock_reports_loss_after_blocking_callback,
