@@ -32,7 +32,9 @@ use crate::info::LockInfo;
 ///
 /// While the `Lease` lives, a background task extends it about every TTL/3,
 /// retrying failures within the deadline (the task starts half-way to the
-/// first renewal: a lease released before never needs one). Release it with
+/// first renewal: a lease released before never needs one). The task runs
+/// on the runtime that acquired the lease: keep that runtime running while
+/// the lease is held. Release it with
 /// [`Lease::release`]; dropping it instead schedules a release on the current
 /// Tokio runtime (with no runtime left, the TTL frees the lock).
 ///
@@ -105,6 +107,9 @@ struct Shared {
     /// lost at its deadline.
     renew: bool,
     keep_alive: std::sync::Mutex<KeepAlive>,
+    /// The runtime that acquired the lease, where its background task runs
+    /// (whichever runtime, if any, a later `extend` comes from).
+    runtime: tokio::runtime::Handle,
 }
 
 /// The lease's background task ([`keep_alive`]).
@@ -273,6 +278,7 @@ impl Lease {
             extend_gate: tokio::sync::Mutex::new(()),
             renew,
             keep_alive: std::sync::Mutex::new(KeepAlive::Stopped),
+            runtime: tokio::runtime::Handle::current(),
         });
         telemetry::lease_started(&shared.label);
         shared.schedule_keep_alive(sent + ttl / 6);
@@ -508,14 +514,14 @@ impl Shared {
         });
         // Locked while scheduling: the entry cannot start before it is recorded.
         let mut keep_alive = crate::sync::lock(&self.keep_alive);
-        *keep_alive = KeepAlive::Scheduled(self.local.timetable.schedule(at, start));
+        *keep_alive = KeepAlive::Scheduled(self.local.timetable.schedule(&self.runtime, at, start));
     }
 
     /// Starts the background task now if it is only scheduled.
     fn start_keep_alive(self: &Arc<Self>) {
         let mut keep_alive = crate::sync::lock(&self.keep_alive);
         if matches!(*keep_alive, KeepAlive::Scheduled(_)) && self.state.borrow().lost.is_none() {
-            let task = tokio::spawn(keep_alive_task(Arc::clone(self)));
+            let task = self.runtime.spawn(keep_alive_task(Arc::clone(self)));
             // Replacing the entry drops it: it is due now, or already taken.
             *keep_alive = KeepAlive::Running(task.abort_handle());
         }

@@ -5,8 +5,10 @@
 //! to do (half-way to the first renewal). Most leases end long before that,
 //! and spawning a task per acquisition, then aborting it at release, each
 //! woke an idle worker thread: about a tenth of a short critical section.
-//! An entry costs an insert and a removal; the task wakes about once per
-//! due entry, not once per lease.
+//! An entry costs an insert and a removal. While entries come more often
+//! than they fall due, the task wakes only when one is due; a lone entry
+//! costs a notification and one timed wake, no more than the spawn and
+//! abort it replaces.
 //!
 //! Entries run on the runtime that scheduled them (a task of a runtime that
 //! shut down never runs them, as a task spawned there would not have run),
@@ -57,10 +59,9 @@ pub(crate) struct Entry {
 }
 
 impl Timetable {
-    /// Runs `job` at `at` on the current runtime's clock. Panics outside a
-    /// Tokio runtime.
-    pub(crate) fn schedule(&self, at: Instant, job: Job) -> Entry {
-        let queue = self.queue_of(&Handle::current());
+    /// Runs `job` at `at` (on `runtime`'s clock) on a task of `runtime`.
+    pub(crate) fn schedule(&self, runtime: &Handle, at: Instant, job: Job) -> Entry {
+        let queue = self.queue_of(runtime);
         let (key, wake) = {
             let mut state = lock(&queue.state);
             let key = (at, state.next_id);
@@ -86,7 +87,8 @@ impl Timetable {
             let mut runtimes = lock(&self.runtimes);
             runtimes.retain(|queue| queue.runtime == id || lock(&queue.state).running);
             match runtimes.iter().find(|queue| queue.runtime == id) {
-                // Not running only while this runtime shuts down; a new task ends with it.
+                // Its task ended: the runtime is shutting down (the new task
+                // ends with it), or a job panicked.
                 Some(queue) => (Arc::clone(queue), !std::mem::replace(&mut lock(&queue.state).running, true)),
                 None => {
                     let queue = Arc::new(Queue {
@@ -141,24 +143,30 @@ impl std::fmt::Debug for Queue {
 /// its runtime (then it marks the queue as not running).
 async fn serve(queue: Weak<Queue>, earlier: Arc<Notify>) {
     loop {
-        let next = {
+        let next = loop {
             let Some(queue) = queue.upgrade() else { return };
             let now = Instant::now();
-            let (due, next) = {
+            // One due job at a time, out of the lock: were one to panic,
+            // the others stay queued for the task that schedule() restarts.
+            let due = {
                 let mut state = lock(&queue.state);
-                let later = state.entries.split_off(&(now, u64::MAX));
-                let due = std::mem::replace(&mut state.entries, later);
-                // With no entry left, the wake already planned stays: a
-                // later entry (the usual case) then needs no notification.
-                let planned = state.wakes_at.filter(|planned| *planned > now);
-                let next = state.entries.keys().next().map(|(at, _)| *at).or(planned);
-                state.wakes_at = next;
-                (due, next)
+                match state.entries.first_key_value().map(|(&key, _)| key) {
+                    Some(key) if key.0 <= now => Ok(state.entries.pop_first()),
+                    first => {
+                        // With no entry left, the wake already planned stays:
+                        // a later entry (the usual case) needs no notification.
+                        let planned = state.wakes_at.filter(|planned| *planned > now);
+                        let next = first.map(|key| key.0).or(planned);
+                        state.wakes_at = next;
+                        Err(next)
+                    }
+                }
             };
-            for job in due.into_values() {
-                job();
+            match due {
+                Ok(Some((_, job))) => job(),
+                Ok(None) => {}
+                Err(next) => break next,
             }
-            next
         };
         match next {
             Some(at) => {
