@@ -255,7 +255,12 @@ async fn send_batch(engine: &Engine, bulk_path: &str, write: &Write<'_>, others:
 /// One item of a `_bulk` reply, read like the reply to a single update of
 /// `lock_id`; `None` when the engine refused it for now.
 fn item_reply(context: Context<'_>, lock_id: &LockId, bulk: &Reply, item: Value) -> Result<Option<Reply>> {
-    let Some(update) = item.get("update") else {
+    // Moved out of the item, not cloned: it becomes the write's reply.
+    let update = match item {
+        Value::Object(mut item) => item.remove("update"),
+        _ => None,
+    };
+    let Some(update) = update else {
         return Err(context.malformed("an update item", bulk).into());
     };
     if update.get("_id").and_then(Value::as_str) != Some(lock_id.as_str()) {
@@ -268,5 +273,5 @@ fn item_reply(context: Context<'_>, lock_id: &LockId, bulk: &Reply, item: Value)
     if is_transient_status(status) {
         return Ok(None);
     }
-    Ok(Some(Reply { status, body: update.clone(), resent: bulk.resent }))
+    Ok(Some(Reply { status, body: update, resent: bulk.resent }))
 }
