@@ -25,8 +25,8 @@ use crate::info::LockInfo;
 /// A lease is trusted until its *trust deadline*: the moment the request
 /// behind its last successful acquisition or renewal was sent, plus the TTL
 /// that request asked for, minus a safety margin of TTL/5, counted on the
-/// local monotonic clock. Past it the lease is *lost* — [`Lease::is_lost`]
-/// says so and [`Lease::lost`] completes — whether or not the background
+/// local monotonic clock. Past it the lease is *lost* — [`LeaseHandle::is_lost`]
+/// says so and [`LeaseHandle::lost`] completes — whether or not the background
 /// task has run. It is also lost as soon as the store reports that its token
 /// no longer holds the lock. A lost lease stays lost.
 ///
@@ -39,8 +39,8 @@ use crate::info::LockInfo;
 /// Tokio runtime (with no runtime left, the TTL frees the lock).
 ///
 /// What a lease cannot promise: a process that is paused (a GC pause, a
-/// stopped VM) after checking [`Lease::is_lost`] can still act after its
-/// lease ended. Pass [`Lease::fencing_token`] with every write downstream so
+/// stopped VM) after checking [`LeaseHandle::is_lost`] can still act after its
+/// lease ended. Pass [`LeaseHandle::fencing_token`] with every write downstream so
 /// the resource itself can refuse a stale holder.
 ///
 /// ```
@@ -112,7 +112,7 @@ struct Shared {
     runtime: tokio::runtime::Handle,
 }
 
-/// The lease's background task ([`keep_alive`]).
+/// The lease's background task ([`keep_alive_task`]).
 #[derive(Debug)]
 enum KeepAlive {
     /// Not started yet: due at its entry in the manager's timetable.

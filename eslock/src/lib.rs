@@ -3,7 +3,7 @@
 //! Only one process at a time can hold a named lock. A lock is a lease with
 //! a TTL that the holder renews while it works, and every acquisition carries
 //! a fresh token, so a stale holder can neither extend nor release a lock
-//! that someone else now holds. [`Lease::fencing_token`] increases strictly
+//! that someone else now holds. [`LeaseHandle::fencing_token`] increases strictly
 //! with every acquisition of a lock id, so downstream writes can reject
 //! stale holders too.
 //!
@@ -41,13 +41,13 @@
 //! 3. **Lease trust**: a [`Lease`] is trusted until its trust deadline — the
 //!    send time of its last successful acquire or renewal, plus that
 //!    request's TTL, minus a safety margin of TTL/5 — on the local monotonic
-//!    clock. [`Lease::is_lost`] computes it; [`Lease::lost`] fires at it even
+//!    clock. [`LeaseHandle::is_lost`] computes it; [`LeaseHandle::lost`] fires at it even
 //!    if no renewal task ran; [`LockManager::acquire`] never returns a lease
-//!    already past it; a shorter TTL given to [`Lease::extend`] moves it at
+//!    already past it; a shorter TTL given to [`LeaseHandle::extend`] moves it at
 //!    once. The lease is also lost as soon as the store reports another
 //!    token. A lost lease stays lost.
 //! 4. **Fencing**: extend and release succeed only with the holder's token.
-//!    [`Lease::fencing_token`] strictly increases per lock id across release,
+//!    [`LeaseHandle::fencing_token`] strictly increases per lock id across release,
 //!    force-release, expiry take-over, primary fail-over and clock steps: a
 //!    release keeps the lock id's counter, and the next token is one more
 //!    (or the cluster clock in microseconds, if larger). Only when the lock
@@ -66,8 +66,8 @@
 //!    eslock panic; one unreadable lock document never breaks the others.
 //!
 //! What no lease can promise: a process paused (a GC pause, a stopped VM)
-//! right after checking [`Lease::is_lost`] may act after its lease ended.
-//! That is what fencing tokens are for: pass [`Lease::fencing_token`] with
+//! right after checking [`LeaseHandle::is_lost`] may act after its lease ended.
+//! That is what fencing tokens are for: pass [`LeaseHandle::fencing_token`] with
 //! every write, and let the resource refuse a token lower than one it has
 //! seen.
 

@@ -69,7 +69,7 @@ impl LockOptions {
     }
 
     /// Whether the lease renews itself (the default). With `false` the lease
-    /// lasts one TTL unless [`Lease::extend`](crate::Lease::extend) is called,
+    /// lasts one TTL unless [`LeaseHandle::extend`](crate::LeaseHandle::extend) is called,
     /// and is declared lost when that time runs out.
     pub fn renew(mut self, renew: bool) -> Self {
         self.no_renewal = !renew;
