@@ -122,6 +122,12 @@ enum KeepAlive {
     Stopped,
 }
 
+/// How often a lease is renewed: a third of its TTL, so that two renewals
+/// can fail before the trust deadline (TTL minus TTL/5).
+fn renewal_interval(ttl: Duration) -> Duration {
+    ttl / 3
+}
+
 /// What the lease knows about its standing in the store.
 #[derive(Debug, Clone)]
 struct LeaseState {
@@ -281,7 +287,8 @@ impl Lease {
             runtime: tokio::runtime::Handle::current(),
         });
         telemetry::lease_started(&shared.label);
-        shared.schedule_keep_alive(sent + ttl / 6);
+        // The task has nothing to do before it may join a renewal batch.
+        shared.schedule_keep_alive(sent + renewal_interval(ttl) / 2);
         Some(Lease {
             handle: LeaseHandle { shared },
             released: false,
@@ -638,7 +645,7 @@ async fn keep_alive_task(shared: Arc<Shared>) {
         let (deadline, next_renewal, half_way) = {
             // Seen before checked: a change in between wakes `changed` below.
             let state = changes.borrow_and_update();
-            let interval = state.effective_ttl() / 3;
+            let interval = renewal_interval(state.effective_ttl());
             let next = match backoff.as_mut() {
                 // After a failure, retry sooner, but never wait longer than the interval.
                 Some(backoff) => Instant::now() + backoff.next_delay().min(interval),
