@@ -466,35 +466,59 @@ async fn assert_stays_free(direct: &LockManager, lock_id: &str, case: &str) {
 
 /// Issue 10: an acquire queued behind writes in flight (to share their next
 /// request) whose caller gives up leaves no lock: its token is abandoned at
-/// once, and the queued write is never sent.
+/// once, and its write is never sent, neither alone nor in the batch of a
+/// writer queued before it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_acquire_cancelled_before_its_batch_leaves_no_lock() {
     let alias = unique_name("queued-cancel");
-    let (proxy, through_proxy, direct) = proxied(&alias).await;
-    proxy.set_mode(Mode::HoldReplies);
-    // Two acquires in flight (their replies held back) take the store's
-    // slots; the third queues for their next request, and its caller gives up.
-    let busy: Vec<_> = ["busy-0", "busy-1"]
-        .into_iter()
-        .map(|id| tokio::spawn({
-            let manager = through_proxy.clone();
-            async move { manager.acquire(id, LockOptions::default()).await }
-        }))
-        .collect();
-    let started = std::time::Instant::now();
-    while proxy.requests() < 2 {
-        assert!(started.elapsed() < GENEROUS, "the two acquires never went out");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let direct = manager_at(&engine(), &alias);
+    direct.setup().await.unwrap();
+    // Two nodes taken in turn, so that the two writes in flight wait on
+    // different nodes and one slot can be freed while the other stays taken.
+    let nodes = [FaultProxy::start(&engine()).await, FaultProxy::start(&engine()).await];
+    let urls: Vec<&str> = nodes.iter().map(FaultProxy::url).collect();
+    let manager = eslock_test_support::manager_on(client_for(&urls.join(",")), &alias);
+    manager.setup().await.unwrap();
+    let before: Vec<usize> = nodes.iter().map(FaultProxy::requests).collect();
+    // The lock requests since set-up, over both nodes.
+    let sent = || nodes.iter().zip(&before).flat_map(|(node, &before)| node.request_lines().split_off(before)).collect::<Vec<_>>();
+    let wait_for = async |what: &str, done: &dyn Fn(&[String]) -> bool| {
+        let started = std::time::Instant::now();
+        while !done(&sent()) {
+            assert!(started.elapsed() < GENEROUS, "{what}: {:?}", sent());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let acquire = |id: &'static str| tokio::spawn({
+        let manager = manager.clone();
+        async move { manager.acquire(id, LockOptions::default()).await }
+    });
+    for node in &nodes {
+        node.set_mode(Mode::HoldReplies);
     }
-    assert!(tokio::time::timeout(Duration::from_millis(300), through_proxy.acquire("queued", LockOptions::default())).await.is_err());
-    proxy.set_mode(Mode::Pass);
-    for lease in busy {
-        drop(lease.await.unwrap().unwrap());
+    // Two acquires in flight, one on each node (their replies held back),
+    // take the store's two slots.
+    let busy = [acquire("busy-0"), acquire("busy-1")];
+    wait_for("the two acquires go out", &|sent| sent.len() == 2).await;
+    for (node, &before) in nodes.iter().zip(&before) {
+        assert!(node.request_lines()[before].contains("/_update/busy-"), "{:?}", sent());
     }
-    through_proxy.flush().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_stays_free(&direct, "queued", "cancelled while queued").await;
-    assert!(!proxy.request_lines().iter().any(|line| line.contains("/_bulk")), "{:?}", proxy.request_lines());
+    // Two more queue for the next free slot: a patient one first, then one
+    // whose caller gives up.
+    let patient = acquire("patient");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(tokio::time::timeout(Duration::from_millis(300), manager.acquire("cancelled", LockOptions::default())).await.is_err());
+    // One slot comes back: the patient writer leads the next request, with
+    // whatever still waits in the queue. It must go alone.
+    nodes[0].set_mode(Mode::Pass);
+    let patient_sent = |sent: &[String]| sent.iter().any(|line| line.contains("/_update/patient") || line.contains("/_bulk"));
+    wait_for("the patient acquire goes out", &patient_sent).await;
+    assert!(!sent().iter().any(|line| line.contains("/_bulk")), "the cancelled write went with the patient one: {:?}", sent());
+    nodes[1].set_mode(Mode::Pass);
+    for acquired in busy.into_iter().chain([patient]) {
+        assert!(acquired.await.unwrap().unwrap().release().await.unwrap());
+    }
+    assert_stays_free(&direct, "cancelled", "cancelled while queued").await;
 }
 
 /// Issue 10: renewals travel in one `_bulk` request per manager. When the
