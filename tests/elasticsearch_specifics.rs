@@ -245,6 +245,39 @@ async fn a_paused_repairer_cannot_delete_a_newer_index() {
     assert!(lease.release().await.unwrap());
 }
 
+/// Issue 7.5: a setup whose index another process's repair deletes between
+/// the setup's create and its check of the mappings (the check finds no
+/// index) creates the index again instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_survives_its_index_deleted_under_it() {
+    use eslock_test_support::proxy::{FaultProxy, Mode};
+    let alias = unique_name("setup-deleted");
+    let index = format!("{alias}-000001");
+    let proxy = FaultProxy::start(&eslock_test_support::engine_url().unwrap()).await;
+    proxy.set_mode(Mode::DelayReplies(Duration::from_millis(700)));
+    let slow = eslock_test_support::manager_on(eslock_test_support::client_for(proxy.url()), &alias);
+    let setup = tokio::spawn(async move { slow.setup().await });
+    // The create has reached the engine; its reply is on the way, late.
+    let create = format!("PUT /{index}");
+    let created = async {
+        while !proxy.request_lines().iter().any(|line| line == &create)
+            || raw(&engine_client(), Method::Head, &format!("/{index}"), None).await.0 != 200
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), created).await.expect("setup creates the index");
+    let (status, reply) = raw(&engine_client(), Method::Delete, &format!("/{index}"), None).await;
+    assert_eq!(status, 200, "{reply}");
+    let mapping = format!("GET /{index}/_mapping");
+    assert!(!proxy.request_lines().contains(&mapping), "deleted before setup checked the mappings: {:?}", proxy.request_lines());
+    setup.await.unwrap().expect("setup creates the index again");
+    let creates = proxy.request_lines().iter().filter(|line| **line == create).count();
+    assert_eq!(creates, 2, "{:?}", proxy.request_lines());
+    let lease = manager_on(&alias).acquire("after", LockOptions::default()).await.unwrap();
+    assert!(lease.release().await.unwrap());
+}
+
 /// Issue 7.5: repair counts live locks among every document, not the first
 /// 10,000 a search returns.
 #[tokio::test]

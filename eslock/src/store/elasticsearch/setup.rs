@@ -47,32 +47,38 @@ pub(super) async fn run(engine: &Engine, layout: &IndexLayout) -> Result<()> {
     } else {
         put_templates(setup).await?;
     }
-    create_index(setup).await?;
-    match check_mappings(setup).await? {
-        MappingCheck::Compatible => Ok(()),
-        MappingCheck::Conflicts(problems) if setup.layout.is_kibana() => Err(incompatible(
-            setup,
-            &problems,
-            "it is Kibana's index, which eslock never deletes; Kibana's own setup recreates it when it holds no lock",
-        )),
-        MappingCheck::AliasConflicts { target, problems } => Err(incompatible(
-            setup,
-            &problems,
-            &format!("the name is an alias of the index {target}, which eslock did not create and never deletes"),
-        )),
-        MappingCheck::Conflicts(problems) => {
-            repair(setup, &problems).await?;
-            match check_mappings(setup).await? {
-                MappingCheck::Compatible => Ok(()),
-                MappingCheck::Conflicts(problems) | MappingCheck::AliasConflicts { problems, .. } => Err(incompatible(
-                    setup,
-                    &problems,
-                    "the repaired index is still wrong; check for another template that matches it",
-                )),
+    let mut repaired = false;
+    for _ in 0..MAX_ROUNDS {
+        create_index(setup).await?;
+        let problems = match check_mappings(setup).await? {
+            MappingCheck::Compatible => return Ok(()),
+            // Another process's repair deleted the index after our create:
+            // create it again (or find the repairer's new one).
+            MappingCheck::Gone => continue,
+            MappingCheck::AliasConflicts { target, problems } => {
+                let advice = format!("the name is an alias of the index {target}, which eslock did not create and never deletes");
+                return Err(incompatible(setup, &problems, &advice));
             }
+            MappingCheck::Conflicts(problems) => problems,
+        };
+        if setup.layout.is_kibana() {
+            let advice = "it is Kibana's index, which eslock never deletes; Kibana's own setup recreates it when it holds no lock";
+            return Err(incompatible(setup, &problems, advice));
         }
+        if repaired {
+            return Err(incompatible(setup, &problems, "the repaired index is still wrong; check for another template that matches it"));
+        }
+        repair(setup, &problems).await?;
+        repaired = true;
     }
+    Err(CONTEXT
+        .error(format!("the index {} kept disappearing during setup; is something deleting it?", setup.layout.concrete_index()))
+        .into())
 }
+
+/// How many times setup creates and checks the index before it gives up on
+/// an index that others keep deleting.
+const MAX_ROUNDS: usize = 8;
 
 async fn put_templates(setup: &Setup<'_>) -> Result<()> {
     let layout = &setup.layout;
@@ -160,13 +166,17 @@ enum MappingCheck {
     Conflicts(Vec<String>),
     /// Wrong mappings on the index behind an alias of the concrete name.
     AliasConflicts { target: String, problems: Vec<String> },
+    /// The index is gone (another process's repair deleted it meanwhile).
+    Gone,
 }
 
 /// Compares the index's mappings with ours. Missing fields are added (always
 /// safe); fields of the wrong type are conflicts.
 async fn check_mappings(setup: &Setup<'_>) -> Result<MappingCheck> {
     let index = setup.layout.concrete_index();
-    let reply = setup.engine.expect_success(CONTEXT, Method::Get, &path(&[index, "_mapping"], ""), None).await?;
+    let Some(reply) = setup.engine.expect_found(CONTEXT, Method::Get, &path(&[index, "_mapping"], ""), None).await? else {
+        return Ok(MappingCheck::Gone);
+    };
     let (target, found) = reply
         .body
         .as_object()
@@ -193,7 +203,9 @@ async fn check_mappings(setup: &Setup<'_>) -> Result<MappingCheck> {
     }
     if !missing.is_empty() {
         let body = json!({ "properties": missing });
-        setup.engine.expect_success(CONTEXT, Method::Put, &path(&[index, "_mapping"], ""), Some(&body)).await?;
+        if setup.engine.expect_found(CONTEXT, Method::Put, &path(&[index, "_mapping"], ""), Some(&body)).await?.is_none() {
+            return Ok(MappingCheck::Gone);
+        }
     }
     Ok(if conflicts.is_empty() {
         MappingCheck::Compatible
@@ -273,6 +285,7 @@ async fn repair_alone(setup: &Setup<'_>) -> Result<()> {
         MappingCheck::Conflicts(problems) => problems,
         // Another process made the name an alias meanwhile: leave it be.
         MappingCheck::AliasConflicts { .. } => return Ok(()),
+        MappingCheck::Gone => return create_index(setup).await,
     };
     let index = setup.layout.concrete_index();
     // Once the block request is sent, the engine may have applied it, even
