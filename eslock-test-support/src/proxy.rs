@@ -57,7 +57,8 @@ impl Mode {
 #[derive(Clone, Copy)]
 struct Control {
     mode: Mode,
-    /// Bumped by `drop_held`: a reply read before the bump is discarded.
+    /// Bumped by `drop_held`: a reply to a request sent before the bump is
+    /// discarded.
     drops: u64,
 }
 
@@ -216,6 +217,9 @@ async fn serve(mut client: TcpStream, upstream: String, control: watch::Receiver
     };
     let _ = engine.set_nodelay(true);
     let (replies_tx, replies_rx) = mpsc::unbounded_channel();
+    // `Control::drops` when the last request went to the engine: a reply to
+    // it belongs to that time, even if read after a later `drop_held`.
+    let forwarded_at = AtomicU64::new(control.borrow().drops);
     let end = {
         // Borrowed halves: unlike owned ones they do not shut the socket down
         // (FIN) when dropped, which would spoil a reset.
@@ -223,8 +227,8 @@ async fn serve(mut client: TcpStream, upstream: String, control: watch::Receiver
         let (from_engine, to_engine) = engine.split();
         tokio::select! {
             end = until_reset(control.clone()) => end,
-            end = forward_requests(from_client, to_engine, control.clone(), &stats) => end,
-            end = read_replies(from_engine, replies_tx, control.clone(), &stats) => end,
+            end = forward_requests(from_client, to_engine, control.clone(), &stats, &forwarded_at) => end,
+            end = read_replies(from_engine, replies_tx, control.clone(), &stats, &forwarded_at) => end,
             end = deliver_replies(to_client, replies_rx, control) => end,
         }
     };
@@ -252,6 +256,7 @@ async fn forward_requests(
     mut to_engine: WriteHalf<'_>,
     mut control: watch::Receiver<Control>,
     stats: &Stats,
+    forwarded_at: &AtomicU64,
 ) -> End {
     let mut buf = vec![0; 64 * 1024];
     let mut requests = CrlfLines::default();
@@ -262,9 +267,11 @@ async fn forward_requests(
             Err(_) => return End::Close,
         };
         // In a blackhole the chunk waits here, and what follows in the socket buffers.
-        if control.wait_for(|control| control.mode.forwards_requests()).await.is_err() {
-            return End::Close;
-        }
+        let drops = match control.wait_for(|control| control.mode.forwards_requests()).await {
+            Ok(control) => control.drops,
+            Err(_) => return End::Close,
+        };
+        forwarded_at.store(drops, Ordering::SeqCst);
         if to_engine.write_all(&buf[..n]).await.is_err() {
             return End::Reset;
         }
@@ -285,6 +292,7 @@ async fn read_replies(
     replies: mpsc::UnboundedSender<Reply>,
     control: watch::Receiver<Control>,
     stats: &Stats,
+    forwarded_at: &AtomicU64,
 ) -> End {
     let mut buf = vec![0; 64 * 1024];
     let mut headers = CrlfLines::default();
@@ -297,7 +305,10 @@ async fn read_replies(
                         stats.warnings.lock().unwrap_or_else(PoisonError::into_inner).push(line.to_string());
                     }
                 });
-                let reply = Reply { received: Instant::now(), drops: control.borrow().drops, bytes: buf[..n].to_vec() };
+                // A reply to a request sent before a `drop_held` is dropped
+                // too, however soon after it the engine answered.
+                let drops = control.borrow().drops.min(forwarded_at.load(Ordering::SeqCst));
+                let reply = Reply { received: Instant::now(), drops, bytes: buf[..n].to_vec() };
                 if replies.send(reply).is_err() {
                     break;
                 }
