@@ -172,11 +172,12 @@ async fn locks_pass_between_kibana_and_eslock_both_ways() {
     let kibana = Kibana::new();
     kibana.setup().await;
     let manager = eslock_kibana();
+    manager.setup().await.unwrap();
     let id = unique_name("kibana-shared");
 
     // Kibana holds it: eslock is refused and sees Kibana's holder.
-    assert_eq!(kibana.acquire(&id, "kibana-1", Duration::from_millis(800)).await, "created");
-    assert_eq!(kibana.extend(&id, "kibana-1", Duration::from_millis(800)).await, "updated");
+    assert_eq!(kibana.acquire(&id, "kibana-1", Duration::from_secs(2)).await, "created");
+    assert_eq!(kibana.extend(&id, "kibana-1", Duration::from_secs(2)).await, "updated");
     let err = manager.acquire(&id, LockOptions::default()).await.unwrap_err();
     let Error::Acquisition(refused) = &err else { panic!("{err:?}") };
     assert_eq!(refused.holder_metadata, Some(json!({ "kibana": true })));
@@ -195,7 +196,7 @@ async fn locks_pass_between_kibana_and_eslock_both_ways() {
     // eslock releases (the document stays, expired): Kibana takes it.
     assert!(lease.release().await.unwrap());
     assert_eq!(kibana.get(&id).await, None, "a released lock is free for Kibana");
-    assert_eq!(kibana.acquire(&id, "kibana-3", Duration::from_millis(500)).await, "updated");
+    assert_eq!(kibana.acquire(&id, "kibana-3", Duration::from_secs(2)).await, "updated");
     assert_eq!(manager.get(&id).await.unwrap().unwrap().fencing_token, None, "the counter is not Kibana's token");
     assert!(manager.acquire(&id, LockOptions::default()).await.is_err());
 
