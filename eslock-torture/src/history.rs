@@ -135,8 +135,12 @@ pub fn check(events: &[Event], counters: &BTreeMap<String, u64>, allow_overlaps:
             for later in holds[n + 1..].iter().take_while(|later| later.acquired < trusted_until) {
                 // A force-release that the engine may have applied between
                 // the two grants took the lock from a holder that still
-                // trusts it: an operator's decision, not a broken lock.
-                let excused = operator.iter().any(|&(sent, answered)| earlier.requested <= answered && sent <= later.acquired);
+                // trusts it: an operator's decision, not a broken lock. The
+                // engine granted the smaller fencing token first, whichever
+                // holder heard of its grant first (a slow reply may come
+                // after the force-release and the next grant).
+                let (first, second) = if later.fencing_token < earlier.fencing_token { (later, earlier) } else { (earlier, later) };
+                let excused = operator.iter().any(|&(sent, answered)| first.requested <= answered && sent <= second.acquired);
                 if !excused {
                     verdict.overlaps.push(format!(
                         "{id}: {} acquired at {} while {} (acquired {}) trusted its lease until {}",
@@ -207,6 +211,28 @@ mod tests {
         events.pop();
         events.push(Event::ForceRelease { lock_id: "a".into(), sent: 2, answered: 5, released: true });
         assert!(!check(&events, &counters(2), false).passed(), "nor one answered before the first was requested");
+    }
+
+    #[test]
+    fn a_force_release_before_a_slow_grant_reply_excuses_the_overlap() {
+        // p1 was granted token 1 (asked at 0), force-released (14-16), and
+        // p2 granted token 2 (asked at 18, started at 20); p1's reply was
+        // slow, so p1 started working only at 21, while p2 trusted its lease.
+        let slow = Hold { requested: 0, ..hold_of(hold("p1", 1, 21, Some(35), false)) };
+        let mut events = vec![Event::Hold(slow), hold("p2", 2, 20, Some(30), true)];
+        events.push(Event::ForceRelease { lock_id: "a".into(), sent: 14, answered: 16, released: true });
+        assert!(check(&events, &counters(1), false).passed(), "{:?}", check(&events, &counters(1), false));
+        events.pop();
+        assert!(!check(&events, &counters(1), false).passed(), "without the force-release it is an overlap");
+        events.push(Event::ForceRelease { lock_id: "a".into(), sent: 22, answered: 23, released: true });
+        assert!(!check(&events, &counters(1), false).passed(), "a force-release after the second grant excuses nothing");
+    }
+
+    fn hold_of(event: Event) -> Hold {
+        match event {
+            Event::Hold(hold) => hold,
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

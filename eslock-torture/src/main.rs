@@ -6,6 +6,8 @@
 //!
 //! Scenarios: contention, skewed-clients, crash, network, engine-clock,
 //! node-loss. Without `--scenario`, all of them. Exits 1 when any fails.
+//! With `ESLOCK_TORTURE_KEEP` set, each scenario's histories (one JSON line
+//! per hold and force-release) stay in the temporary directory it names.
 //! `worker` and `hold` are the processes the scenarios start.
 
 use eslock_torture::report;

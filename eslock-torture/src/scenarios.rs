@@ -111,7 +111,12 @@ impl Workspace {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Kept on request, to study a failed run's histories.
+        if std::env::var_os("ESLOCK_TORTURE_KEEP").is_some() {
+            eprintln!("torture: histories kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
