@@ -427,7 +427,12 @@ async fn ttl_outcome(store: &Counted, ttl: Duration, as_default: bool) -> Result
             return Ok(false);
         }
         // A lease of a few milliseconds may be over before its reply is in.
-        Err(Error::LeaseLost(_)) if ttl < Duration::from_secs(1) => return Ok(true),
+        // Its give-back runs in the background: done before the next case
+        // counts requests.
+        Err(Error::LeaseLost(_)) if ttl < Duration::from_secs(1) => {
+            manager.flush().await;
+            return Ok(true);
+        }
         outcome => outcome.map_err(|err| fail(format!("{}: ttl {ttl:?}: {err:?}", store.name)))?,
     };
     if ttl >= Duration::from_secs(5) {
