@@ -41,7 +41,8 @@ async fn list_get_and_release_locks() {
     assert_eq!(header, ["LOCK ID", "FENCING TOKEN", "HELD FOR", "EXPIRES IN", "METADATA"]);
     let row = table.lines().find(|line| line.starts_with("reindex/logs:2024")).expect("a row for the lock");
     assert!(row.contains(&lease.fencing_token().to_string()) && row.contains(r#"{"host":"worker-1"}"#), "{table}");
-    assert!(row.contains("29s") || row.contains("30s"), "expires in about 30 s: {table}");
+    // 30 s TTL; a loaded machine may take a few seconds to get here.
+    assert!((25..=30).any(|left| row.contains(&format!(" {left}s "))), "expires in about 30 s: {table}");
     assert!(table.contains("migrations"), "{table}");
 
     // --id-prefix filters the ids (--prefix is the index prefix).
