@@ -21,7 +21,8 @@ pub fn markdown(outcomes: &[Outcome], engine: &str, command: &str) -> String {
     let _ = writeln!(text, "Every holder records each hold (lock id, fencing token, when it was acquired, until when its");
     let _ = writeln!(text, "lease was confirmed trusted, whether it wrote the counter) on `CLOCK_MONOTONIC`, shared by all");
     let _ = writeln!(text, "processes. The checker fails on two trusted holds of one id that overlap (unless an operator");
-    let _ = writeln!(text, "force-released between them), on a fencing token not larger than that of a hold acquired");
+    let _ = writeln!(text, "force-released between the two grants, in the engine's order: smaller fencing token first), on");
+    let _ = writeln!(text, "a fencing token not larger than that of a hold acquired");
     let _ = writeln!(text, "before it was even requested, and on lost updates of a counter per lock id (writes minus");
     let _ = writeln!(text, "its final value).\n");
     for outcome in outcomes {
