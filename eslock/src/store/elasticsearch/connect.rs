@@ -27,8 +27,10 @@ pub const PASSWORD_VAR: &str = "ELASTICSEARCH_PASSWORD";
 pub const CA_CERT_VAR: &str = "ELASTICSEARCH_CA_CERT";
 
 /// How to reach a cluster: one or more node URLs (requests go round-robin
-/// over several, and a request that cannot reach one node is retried on the
-/// next; no sniffing), credentials, and a private CA to trust.
+/// over several, and a request that cannot reach one node is retried on
+/// the next in the rotation, which other requests in flight may have moved
+/// past, so a dead node can be tried twice; no sniffing), credentials, and
+/// a private CA to trust.
 ///
 /// Credentials in a URL (`https://user:pass@host:9200`) become basic
 /// authentication unless others are given, and never appear in an error
