@@ -479,7 +479,7 @@ async fn a_queued_acquire_cancelled_before_its_batch_leaves_no_lock() {
     // different nodes and one slot can be freed while the other stays taken.
     let nodes = [FaultProxy::start(&engine()).await, FaultProxy::start(&engine()).await];
     let urls: Vec<&str> = nodes.iter().map(FaultProxy::url).collect();
-    let manager = eslock_test_support::manager_on(client_for(&urls.join(",")), &alias);
+    let manager = manager_at(&urls.join(","), &alias);
     manager.setup().await.unwrap();
     let before: Vec<usize> = nodes.iter().map(FaultProxy::requests).collect();
     // The lock requests since set-up, over both nodes.
