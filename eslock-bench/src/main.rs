@@ -116,10 +116,14 @@ async fn run(config: &Config, url: &str) -> Results {
         for pattern in &patterns {
             pattern.setup().await;
         }
+        let engine_pid = local_port(url).and_then(timing::listening_pid);
+        if engine_pid.is_none() {
+            eprintln!("  the engine does not run on this machine: no engine CPU per cycle");
+        }
         let plan = if config.quick {
-            cycles::Plan { callers: vec![1, 16, 64], warmup: Duration::from_millis(300), slices: 3, slice: Duration::from_millis(500) }
+            cycles::Plan { callers: vec![1, 16, 64], warmup: Duration::from_millis(300), slices: 3, slice: Duration::from_millis(500), engine_pid }
         } else {
-            cycles::Plan { callers: vec![1, 16, 64], warmup: Duration::from_secs(1), slices: 10, slice: Duration::from_secs(1) }
+            cycles::Plan { callers: vec![1, 16, 64], warmup: Duration::from_secs(1), slices: 10, slice: Duration::from_secs(1), engine_pid }
         };
         results.cycles = cycles::run_all(&patterns, &plan).await;
         for pattern in &patterns {
@@ -178,6 +182,13 @@ async fn run(config: &Config, url: &str) -> Results {
     results.load_after = report::load_average();
     results.duration = started.elapsed();
     results
+}
+
+/// The port of `url` when its host is this machine.
+fn local_port(url: &str) -> Option<u16> {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest).split('/').next()?;
+    let (host, port) = authority.rsplit_once(':')?;
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]").then(|| port.parse().ok())?
 }
 
 /// Removes a lock index of the benchmark and the templates its setup wrote.

@@ -134,6 +134,11 @@ fn header(out: &mut String, r: &Results) {
     out.push('\n');
 }
 
+/// Microseconds, for CPU time per cycle.
+fn micros(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
 fn find<'a>(runs: &'a [CycleRun], pattern: &str, ids: Ids, callers: usize) -> Option<&'a CycleRun> {
     runs.iter().find(|r| r.pattern == pattern && r.ids == ids && r.callers == callers)
 }
@@ -149,7 +154,9 @@ fn cycles(out: &mut String, targets: &mut Vec<Target>, runs: &[CycleRun]) {
          `refresh=true`. Floor: index + delete of a tiny document by id. Latency is the whole cycle. The patterns take turns in slices of 0.5 s (quick) or 1 s (full), \
          3 or 10 slices each, so that changes of load on the machine fall on all of them alike. \
          Ratios: eslock's cycles/s over the row's (above 1: eslock is faster) and eslock's p50 over the row's \
-         (below 1: eslock is faster).\n"
+         (below 1: eslock is faster). CPU per cycle: the CPU time (user + system) of the benchmark's process \
+         (`client`) and of the engine node's JVM (`engine`, when it runs on this machine) over the pattern's \
+         slices, warm-up included, divided by the cycles completed in them.\n"
     );
     let mut rows = Vec::new();
     for run in runs {
@@ -172,10 +179,12 @@ fn cycles(out: &mut String, targets: &mut Vec<Target>, runs: &[CycleRun]) {
             run.failed.to_string(),
             thr,
             lat,
+            micros(run.cost.client_per_cycle()),
+            run.cost.engine_per_cycle().map_or("—".into(), micros),
         ]);
     }
     out.push_str(&table(
-        &["ids", "callers", "pattern", "cycles/s", "p50", "p99", "cycles", "failed", "eslock/row cycles/s", "eslock/row p50"],
+        &["ids", "callers", "pattern", "cycles/s", "p50", "p99", "cycles", "failed", "eslock/row cycles/s", "eslock/row p50", "client CPU/cycle", "engine CPU/cycle"],
         rows,
     ));
     out.push('\n');

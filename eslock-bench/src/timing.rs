@@ -21,6 +21,40 @@ pub(crate) fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// User + system CPU time process `pid` has used so far (from
+/// `/proc/PID/stat`, in clock ticks); `None` when it cannot be read.
+pub(crate) fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its ')'.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok().filter(|&t| t > 0)?;
+    Some(Duration::from_nanos((utime + stime) * 1_000_000_000 / ticks))
+}
+
+/// The process of this machine that listens on TCP `port` (the engine
+/// node, when it runs here): the owner of the listening socket's inode.
+pub(crate) fn listening_pid(port: u16) -> Option<u32> {
+    let inode = ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|table| {
+        let table = std::fs::read_to_string(table).ok()?;
+        table.lines().skip(1).find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+            // State 0A is LISTEN.
+            (local_port == port && *fields.get(3)? == "0A").then(|| fields.get(9).map(|inode| inode.to_string()))?
+        })
+    })?;
+    let socket = format!("socket:[{inode}]");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|process| {
+        let pid: u32 = process.file_name().to_str()?.parse().ok()?;
+        let mut fds = std::fs::read_dir(process.path().join("fd")).ok()?;
+        fds.any(|fd| fd.ok().and_then(|fd| std::fs::read_link(fd.path()).ok()).is_some_and(|target| target.as_os_str() == socket.as_str()))
+            .then_some(pid)
+    })
+}
+
 /// A field of /proc/self/status in KiB (`VmRSS`: resident now, `VmHWM`: peak).
 pub(crate) fn proc_status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
