@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::store::AcquireRequest;
 
@@ -167,17 +168,25 @@ if (!releasing && !recording) {
 }
 ";
 
-/// The full acquire script, assembled once.
-static ACQUIRE: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{ABANDONED}{GRANT}{ACQUIRE_BODY}"));
+/// A script's source, assembled and written as a JSON string once: requests
+/// copy it into their bodies without escaping it again.
+type Source = LazyLock<Box<RawValue>>;
 
-/// The full release script, assembled once.
-static RELEASE: LazyLock<String> = LazyLock::new(|| format!("{ABANDONED}{REMEMBER}{RELEASE_BODY}"));
+fn source(parts: &[&str]) -> Box<RawValue> {
+    serde_json::value::to_raw_value(&parts.concat()).expect("a string always serializes")
+}
 
-/// The full hand-over script, assembled once.
-static HAND_OVER: LazyLock<String> = LazyLock::new(|| format!("{ABANDONED}{GRANT}{REMEMBER}{HAND_OVER_BODY}"));
+/// The full acquire script.
+static ACQUIRE: Source = LazyLock::new(|| source(&[EXPIRES_AT, ABANDONED, GRANT, ACQUIRE_BODY]));
 
-/// The full extend script, assembled once.
-static EXTEND: LazyLock<String> = LazyLock::new(|| format!("{EXPIRES_AT}{EXTEND_BODY}"));
+/// The full release script.
+static RELEASE: Source = LazyLock::new(|| source(&[ABANDONED, REMEMBER, RELEASE_BODY]));
+
+/// The full hand-over script.
+static HAND_OVER: Source = LazyLock::new(|| source(&[ABANDONED, GRANT, REMEMBER, HAND_OVER_BODY]));
+
+/// The full extend script.
+static EXTEND: Source = LazyLock::new(|| source(&[EXPIRES_AT, EXTEND_BODY]));
 
 /// The body of a scripted update of one lock document. It borrows the
 /// script and its parameters: building a request copies neither.
@@ -195,7 +204,7 @@ pub(super) struct Update<'a, P> {
 #[derive(Debug, Serialize)]
 struct Script<'a, P> {
     lang: &'static str,
-    source: &'a str,
+    source: &'a RawValue,
     params: P,
 }
 
@@ -209,7 +218,7 @@ struct Upsert {
 struct Empty {}
 
 impl<'a, P> Update<'a, P> {
-    fn new(source: &'a str, params: P, return_document: bool, upsert: bool) -> Self {
+    fn new(source: &'a RawValue, params: P, return_document: bool, upsert: bool) -> Self {
         Update {
             return_document,
             script: Script { lang: "painless", source, params },
@@ -298,7 +307,7 @@ mod tests {
         assert_eq!(body["scripted_upsert"], json!(true));
         assert_eq!(body["upsert"], json!({}));
         assert_eq!(body["script"]["lang"], json!("painless"));
-        assert_eq!(body["script"]["source"], json!(&*ACQUIRE));
+        assert_eq!(body["script"]["source"], json!([EXPIRES_AT, ABANDONED, GRANT, ACQUIRE_BODY].concat()));
         assert_eq!(body["script"]["params"], json!({ "token": "t", "ttl": 1500, "metadata": { "k": 1 } }));
         let body = serde_json::to_value(release(&json!("t"), "r", false, true)).unwrap();
         assert_eq!(body["_source"], json!(true));
