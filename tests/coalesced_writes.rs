@@ -395,3 +395,64 @@ async fn queued_writes_whose_callers_gave_up_are_not_sent() {
         .sum();
     assert_eq!(bulk_lines / 2, 0, "acquires whose callers had given up were sent anyway: {:?}", fake.lines());
 }
+
+/// Two writes a node never answers hold both slots.
+async fn busy_slots(fake: &Fake, store: &Arc<ElasticsearchStore>) {
+    for id in ["busy-a", "busy-b"] {
+        let store = Arc::clone(store);
+        tokio::spawn(async move { store.acquire(&request(id, Duration::from_secs(30))).await });
+    }
+    wait_for("both busy writes on their way", || fake.count("_update/busy") >= 2).await;
+}
+
+/// The `_bulk` requests the fake engine saw, as their numbers of writes.
+fn bulk_sizes(fake: &Fake) -> Vec<usize> {
+    let lines = fake.lines();
+    let bulks = lines.iter().filter(|line| line.contains("/_bulk"));
+    bulks.map(|line| line.rsplit(' ').next().unwrap().parse::<usize>().unwrap() / 2).collect()
+}
+
+/// Speed: while both slots wait on writes the engine is slow to answer, a
+/// queue that makes a full batch (4 writes) goes out at once as one `_bulk`
+/// request: it neither waits for a slot nor for its writers' patience (after
+/// which each would go alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_goes_out_without_waiting_for_a_slot() {
+    let fake = Fake::start(handler(|id, update| {
+        if id.starts_with("busy") {
+            Act::Never
+        } else {
+            let (status, reply) = update_outcome(update);
+            Act::Now(status, reply)
+        }
+    }))
+    .await;
+    let store = store(&fake.url, Duration::from_secs(5));
+    busy_slots(&fake, &store).await;
+    let requests: Vec<AcquireRequest> = (0..4).map(|i| request(&format!("q{i}"), Duration::from_secs(30))).collect();
+    // Polled in turn: three queue, and the fourth makes the batch.
+    let outcomes = futures::future::join_all(requests.iter().map(|request| store.acquire(request))).await;
+    for (request, outcome) in requests.iter().zip(outcomes) {
+        assert!(matches!(outcome, Ok(AcquireOutcome::Acquired(_))), "{}: {outcome:?}", request.lock_id);
+    }
+    assert_eq!(bulk_sizes(&fake), [4], "requests: {:?}", fake.lines());
+    assert_eq!(fake.count("_update/q"), 0, "a write went alone: {:?}", fake.lines());
+}
+
+/// Bounded load: full batches take at most two more slots. With all four
+/// taken (none ever answered), further writes queue, and only their
+/// patience sends them, each alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_batches_take_at_most_two_more_slots() {
+    let fake = Fake::start(Arc::new(|_: &str, _: &str| Act::Never)).await;
+    let store = store(&fake.url, Duration::from_secs(5));
+    busy_slots(&fake, &store).await;
+    for i in 0..12 {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.acquire(&request(&format!("q{i}"), Duration::from_secs(30))).await });
+    }
+    // (A batch holds 4 writes or more: its leader takes whatever queued.)
+    let sent = || bulk_sizes(&fake).iter().sum::<usize>() + fake.count("_update/q");
+    wait_for("every write went out, the last ones alone", || sent() >= 12).await;
+    assert_eq!(bulk_sizes(&fake).len(), 2, "requests: {:?}", fake.lines());
+}

@@ -4,7 +4,11 @@
 //! writer in the queue takes its slot and sends the whole queue as one
 //! `_bulk` request (each update keeps its own reply). A lone caller's write
 //! goes out at once as a plain update; under load, many writes share one
-//! request and one translog sync.
+//! request and one translog sync. A queue that already makes a
+//! [`FULL_BATCH`] does not wait for a slot to come back (up to
+//! [`MAX_IN_FLIGHT_FULL`] requests): otherwise the engine's cores idle
+//! while the requests on their way travel back and forth. Any slot that
+//! comes back goes to the queue first.
 //!
 //! Every write is sent by its own caller's task (no task is spawned, so a
 //! store serves callers on any runtime), and no write depends on another
@@ -27,6 +31,14 @@ use crate::id::LockId;
 
 /// Lock writes on their way at once before the next ones queue.
 const MAX_IN_FLIGHT: usize = 2;
+
+/// Queued writes (the new one included) that go out at once as one batch,
+/// without waiting for a slot, while fewer than [`MAX_IN_FLIGHT_FULL`]
+/// requests are on their way.
+const FULL_BATCH: usize = 4;
+
+/// Requests on their way at most, counting those sent as full batches.
+const MAX_IN_FLIGHT_FULL: usize = 4;
 
 /// The most updates one `_bulk` request carries; the rest wait for the next.
 const MAX_BATCH: usize = 128;
@@ -79,6 +91,18 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub(super) struct Coalescer(Arc<Mutex<State>>);
 
+impl State {
+    /// Whether the writers still waiting in the queue and a new write make
+    /// a [`FULL_BATCH`] that may take one more slot.
+    fn makes_full_batch(&mut self) -> bool {
+        if self.in_flight >= MAX_IN_FLIGHT_FULL || self.queue.len() + 1 < FULL_BATCH {
+            return false;
+        }
+        self.queue.retain(|queued| !queued.delivery.is_closed());
+        self.queue.len() + 1 >= FULL_BATCH
+    }
+}
+
 impl Coalescer {
     /// Sends `write` (alone, or in a batch with others) and returns its reply,
     /// read like the reply to a single update.
@@ -86,7 +110,7 @@ impl Coalescer {
         // `None`: a slot is free, and this write takes it.
         let queued = {
             let mut state = self.state();
-            if state.in_flight < MAX_IN_FLIGHT {
+            if state.in_flight < MAX_IN_FLIGHT || state.makes_full_batch() {
                 state.in_flight += 1;
                 None
             } else {
