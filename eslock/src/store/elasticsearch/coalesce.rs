@@ -101,18 +101,44 @@ impl State {
         self.queue.retain(|queued| !queued.delivery.is_closed());
         self.queue.len() + 1 >= FULL_BATCH
     }
+
+    /// Up to `max` queued writes whose writers still wait, oldest first.
+    fn take_queued(&mut self, max: usize) -> Vec<Queued> {
+        self.queue.retain(|queued| !queued.delivery.is_closed());
+        let take = self.queue.len().min(max);
+        self.queue.drain(..take).collect()
+    }
+}
+
+/// Where a leader's own write goes in its batch: in the order the writes
+/// came, so that two writes of one lock id apply in that order.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// The leader was first in the queue.
+    First,
+    /// The leader came after the writes it takes with it.
+    Last,
+}
+
+/// What a new write does.
+enum Turn {
+    /// It takes a slot and leads, with the queue it took at the same time.
+    Lead(Vec<Queued>),
+    /// It waits in the queue as write `id`.
+    Wait(u64, oneshot::Receiver<Delivery>),
 }
 
 impl Coalescer {
     /// Sends `write` (alone, or in a batch with others) and returns its reply,
     /// read like the reply to a single update.
     pub(super) async fn send(&self, engine: &Engine, bulk_path: &str, write: Write<'_>) -> Result<Reply> {
-        // `None`: a slot is free, and this write takes it.
-        let queued = {
+        let turn = {
             let mut state = self.state();
             if state.in_flight < MAX_IN_FLIGHT || state.makes_full_batch() {
                 state.in_flight += 1;
-                None
+                // Taken in the same step as the slot, so that no other
+                // writer leads these writes too (or leads none).
+                Turn::Lead(state.take_queued(MAX_BATCH - 1))
             } else {
                 let (sender, receiver) = oneshot::channel();
                 let id = state.next_id;
@@ -125,11 +151,12 @@ impl Coalescer {
                     retry_on_conflict: write.retry_on_conflict,
                     delivery: sender,
                 });
-                Some((id, receiver))
+                Turn::Wait(id, receiver)
             }
         };
-        let Some((id, mut delivery)) = queued else {
-            return self.lead(engine, bulk_path, Slot::new(self), &write).await;
+        let (id, mut delivery) = match turn {
+            Turn::Lead(others) => return self.lead(engine, bulk_path, Slot::new(self), &write, others, Place::Last).await,
+            Turn::Wait(id, delivery) => (id, delivery),
         };
         let patience = (write.timeout / 4).min(MAX_PATIENCE);
         let delivered = match tokio::time::timeout(patience, &mut delivery).await {
@@ -145,7 +172,10 @@ impl Coalescer {
         };
         match delivered {
             Ok(Delivery::Reply(reply)) => Ok(reply),
-            Ok(Delivery::Lead(slot)) => self.lead(engine, bulk_path, slot, &write).await,
+            Ok(Delivery::Lead(slot)) => {
+                let others = self.state().take_queued(MAX_BATCH - 1);
+                self.lead(engine, bulk_path, slot, &write, others, Place::First).await
+            }
             // Its batch went with a writer who gave up, or the engine
             // refused it for now: alone, as a copy may be on its way.
             Err(_) => alone(engine, &write, true).await,
@@ -163,24 +193,15 @@ impl Coalescer {
         position.map(|position| state.queue.remove(position)).is_some()
     }
 
-    /// Up to `max` queued writes whose writers still wait.
-    fn take_queued(&self, max: usize) -> Vec<Queued> {
-        let mut state = self.state();
-        state.queue.retain(|queued| !queued.delivery.is_closed());
-        let take = state.queue.len().min(max);
-        state.queue.drain(..take).collect()
-    }
-
-    /// Sends `write` on `slot`, with the queued writes as one batch when
-    /// there are any.
-    async fn lead(&self, engine: &Engine, bulk_path: &str, slot: Slot, write: &Write<'_>) -> Result<Reply> {
-        let others = self.take_queued(MAX_BATCH - 1);
+    /// Sends `write` on `slot`, with the queued writes `others` as one
+    /// batch when there are any.
+    async fn lead(&self, engine: &Engine, bulk_path: &str, slot: Slot, write: &Write<'_>, others: Vec<Queued>, place: Place) -> Result<Reply> {
         if others.is_empty() {
             let reply = alone(engine, write, false).await;
             drop(slot);
             return reply;
         }
-        let reply = send_batch(engine, bulk_path, write, others).await;
+        let reply = send_batch(engine, bulk_path, write, others, place).await;
         drop(slot);
         match reply {
             Some(reply) => reply,
@@ -231,13 +252,20 @@ async fn alone(engine: &Engine, write: &Write<'_>, resent: bool) -> Result<Reply
     Ok(Reply { resent: reply.resent || resent, ..reply })
 }
 
-/// Sends `write` and `others` as one request and hands each of `others`
-/// its reply (or drops it, to send alone). `write`'s own reply; `None` when
-/// it must go alone (refused for now).
-async fn send_batch(engine: &Engine, bulk_path: &str, write: &Write<'_>, others: Vec<Queued>) -> Option<Result<Reply>> {
-    let mut body = update_lines(write.lock_id, &write.body, write.retry_on_conflict);
+/// Sends `write` (at `place`) and `others` as one request and hands each
+/// of `others` its reply (or drops it, to send alone). `write`'s own reply;
+/// `None` when it must go alone (refused for now).
+async fn send_batch(engine: &Engine, bulk_path: &str, write: &Write<'_>, others: Vec<Queued>, place: Place) -> Option<Result<Reply>> {
+    let own_lines = update_lines(write.lock_id, &write.body, write.retry_on_conflict);
+    let mut body = String::new();
+    if let Place::First = place {
+        body.push_str(&own_lines);
+    }
     for other in &others {
         body.push_str(&update_lines(&other.lock_id, &other.body, other.retry_on_conflict));
+    }
+    if let Place::Last = place {
+        body.push_str(&own_lines);
     }
     let timeout = others.iter().map(|other| other.timeout).fold(write.timeout, Duration::min);
     let context = write.context;
@@ -255,12 +283,15 @@ async fn send_batch(engine: &Engine, bulk_path: &str, write: &Write<'_>, others:
         return Some(Ok(reply));
     }
     // Taken out of the reply rather than cloned; an error message shows the rest.
-    let items = match reply.body.get_mut("items") {
+    let mut items = match reply.body.get_mut("items") {
         Some(Value::Array(items)) if items.len() == others.len() + 1 => std::mem::take(items),
         _ => return Some(Err(context.malformed("one item per update", &reply).into())),
     };
-    let mut items = items.into_iter();
-    let own = items.next().map(|item| item_reply(context, write.lock_id, &reply, item));
+    let own_item = match place {
+        Place::First => items.remove(0),
+        Place::Last => items.remove(others.len()),
+    };
+    let own = item_reply(context, write.lock_id, &reply, own_item);
     for (other, item) in others.into_iter().zip(items) {
         let context = Context { operation: context.operation, lock_id: Some(&other.lock_id) };
         // An unreadable item: its writer goes alone (dropping the sender).
@@ -268,12 +299,7 @@ async fn send_batch(engine: &Engine, bulk_path: &str, write: &Write<'_>, others:
             let _ = other.delivery.send(Delivery::Reply(item));
         }
     }
-    match own {
-        Some(Ok(Some(item))) => Some(Ok(item)),
-        Some(Ok(None)) => None,
-        Some(Err(err)) => Some(Err(err)),
-        None => Some(Err(context.malformed("one item per update", &reply).into())),
-    }
+    own.transpose()
 }
 
 /// One item of a `_bulk` reply, read like the reply to a single update of
