@@ -46,10 +46,10 @@ const WHY_CYCLES: &str = "eslock sends the same two writes per cycle as Kibana's
     the document in every reply). Under load, the writes of concurrent callers share `_bulk` requests and translog \
     syncs, which brings eslock's CPU per cycle below Kibana's pattern on both sides; what is left is waiting: a \
     write queues until a request on its way comes back, unless the queue already makes a batch of 4 (at most 4 \
-    requests on their way). In other side-by-side runs on this machine on 2026-11-30 (10 slices of 1 s per \
-    pattern, as here), 16 callers on repeated ids measured 0.97x to 1.10x of Kibana's pattern (8 runs, mean \
-    1.03x), and one caller on distinct ids 1.13x to 1.25x of the floor (5 runs): these two targets are met or \
-    missed by the noise of one run.";
+    requests on their way). Over the side-by-side runs on this machine on 2026-11-30 with this rule (10 slices \
+    of 1 s per pattern, as here), 16 callers on repeated ids measured 0.97x to 1.10x of Kibana's pattern (10 \
+    runs, mean 1.02x), and one caller on distinct ids 1.13x to 1.28x of the floor (7 runs): these two targets \
+    are met or missed by the noise of one run.";
 
 pub(crate) fn render(results: &Results) -> String {
     let mut out = String::new();
